@@ -1,0 +1,29 @@
+"""The task suite: a registry of tasks, each a module of this package.
+
+    tasks.build("adding", {"seq_len": 200}, seed=0) -> Task with .splits, .metrics, ...
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry import Registry
+from .base import Split, Task  # noqa: F401
+
+TASKS: Registry[type[Task]] = Registry("task")
+
+
+def register(name: str):
+    """Class decorator: `@register("adding")` names the task and adds it to TASKS."""
+    def deco(cls):
+        cls.name = name
+        return TASKS.add(name, cls)
+    return deco
+
+
+# Import task modules so they register themselves (order = `rnnbench list` order).
+from . import longdep, sine  # noqa: E402,F401
+
+
+def build(name: str, params: dict[str, Any] | None = None, seed: int = 0, data_dir=None) -> Task:
+    cls = TASKS.get(name)
+    return cls(cls.parse_params(params or {}), seed=seed, data_dir=data_dir)

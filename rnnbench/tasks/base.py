@@ -1,0 +1,235 @@
+"""What a task is: deterministic splits, a model shape, a loss, metrics and a baseline.
+
+A task module subclasses `Task`, declares its parameters as a dataclass and
+registers itself:
+
+    @TASKS.register("adding")
+    class Adding(Task):
+        @dataclass
+        class Params:
+            seq_len: int = 100   # T, the distance the memory must bridge
+        kind = "many_to_one"; metric = "mse"; direction = "min"; solved_threshold = 0.01
+        def make_splits(self): ...  -> {"train": Split, "val": Split, "test": Split}
+
+`tasks.build(name, params, seed)` validates the parameters and returns the task;
+splits are built lazily once and are a pure function of (params, seed): the same
+for every architecture, and train / val / test come from disjoint random streams.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import UsageError, choices
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """One split, batch-first: x [N, T, F] float or [N, T] long; y per task kind."""
+    x: torch.Tensor
+    y: torch.Tensor
+    lengths: torch.Tensor | None = None   # [N] valid lengths (right padding), or None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def take(self, idx) -> "Split":
+        return Split(self.x[idx], self.y[idx], None if self.lengths is None else self.lengths[idx])
+
+    def to(self, device) -> "Split":
+        return Split(self.x.to(device), self.y.to(device),
+                     self.lengths)  # lengths stay on the CPU (pack_padded_sequence wants them there)
+
+    def batches(self, batch_size: int):
+        for i in range(0, len(self), batch_size):
+            yield self.take(slice(i, i + batch_size))
+
+
+def rng(seed: int, split: str, salt: int = 0) -> np.random.Generator:
+    """A numpy generator for one split: disjoint, reproducible streams per (seed, split)."""
+    return np.random.default_rng([seed, SPLITS.index(split) if split in SPLITS else 99, salt])
+
+
+class Task:
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    kind: ClassVar[str] = "many_to_one"      # many_to_one | many_to_many | seq2seq
+    metric: ClassVar[str] = "mse"            # the primary metric, reported as `value`
+    direction: ClassVar[str] = "min"         # min | max: which way is better
+    solved_threshold: ClassVar[float | None] = None
+    datasets: ClassVar[tuple[str, ...]] = ()  # names in rnnbench.data's registry it reads
+    # Training defaults of this task (the lab's settings for lab tasks); RunConfig keys.
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    @dataclass
+    class Params:
+        pass
+
+    def __init__(self, params: "Task.Params", seed: int = 0, data_dir: str | Path | None = None):
+        self.params = params
+        self.seed = seed
+        self.data_dir = data_dir
+        self._splits: dict[str, Split] | None = None
+        self.check()
+
+    # ---- to override -------------------------------------------------------------
+    def check(self) -> None:
+        """Validate self.params beyond their types; raise UsageError."""
+
+    def make_splits(self) -> dict[str, Split]:
+        raise NotImplementedError
+
+    @property
+    def input_size(self) -> int:
+        """Features per step (for token inputs: the vocabulary size)."""
+        return self.splits["train"].x.shape[-1]
+
+    @property
+    def output_size(self) -> int:
+        raise NotImplementedError
+
+    vocab_size: ClassVar[int | None] = None   # set for token-id inputs (embedding / one-hot)
+
+    def build_model(self, cfg) -> torch.nn.Module:
+        from ..models.heads import SequenceModel
+        return SequenceModel(
+            cfg.arch, self.input_size, cfg.hidden, self.output_size,
+            head="last" if self.kind == "many_to_one" else "every",
+            vocab_size=self.vocab_size, **self.model_kwargs(cfg))
+
+    def model_kwargs(self, cfg) -> dict[str, Any]:
+        kw = dict(backend=cfg.backend, bidirectional=cfg.bidirectional, layers=cfg.layers,
+                  dropout=cfg.dropout, residual=cfg.residual)
+        if cfg.arch == "lstm":
+            kw["forget_bias"] = cfg.forget_bias
+        return kw
+
+    def loss(self, pred: torch.Tensor, batch: Split) -> torch.Tensor:
+        """Training loss on one batch. Default: MSE for regression, CE for classification."""
+        if self.metric in ("mse",):
+            return F.mse_loss(pred, batch.y)
+        return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), batch.y.reshape(-1))
+
+    def train_loss(self, model, batch: Split, step: int) -> torch.Tensor:
+        """The loss of one optimizer step (seq2seq tasks override: teacher forcing)."""
+        pred, _ = model(batch.x, lengths=batch.lengths)
+        return self.loss(pred, batch)
+
+    @torch.no_grad()
+    def predict(self, model, split: Split, batch_size: int) -> torch.Tensor:
+        outs = [model(b.x, lengths=b.lengths)[0] for b in split.batches(batch_size)]
+        return torch.cat(outs)
+
+    def metrics(self, pred: torch.Tensor, split: Split) -> dict[str, float]:
+        """All metrics of predictions on a split; must include `self.metric`."""
+        raise NotImplementedError
+
+    def evaluate(self, model, split_name: str, batch_size: int = 1024, device="cpu") -> dict[str, float]:
+        split = self.splits[split_name].to(device)
+        return self.metrics(self.predict(model, split, batch_size), split)
+
+    def baseline(self) -> float:
+        """The trivial predictor's `metric` on the test split."""
+        raise NotImplementedError
+
+    def solved(self, value: float | None) -> bool | None:
+        if self.solved_threshold is None or value is None or not math.isfinite(value):
+            return None if self.solved_threshold is None else False
+        if self.direction == "min":
+            return value <= self.solved_threshold
+        return value >= self.solved_threshold
+
+    def artifacts(self, model, out_dir: Path, device="cpu") -> None:
+        """Write task-specific outputs after training (generations, samples)."""
+
+    # ---- provided ----------------------------------------------------------------
+    @property
+    def splits(self) -> dict[str, Split]:
+        if self._splits is None:
+            self._splits = self.make_splits()
+        return self._splits
+
+    @classmethod
+    def param_specs(cls) -> list[dict[str, Any]]:
+        """[{name, type, default, help}] for `rnnbench list`, the CLI and the grid schema."""
+        out = []
+        for f in dataclasses.fields(cls.Params):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            out.append({"name": f.name, "type": _type_name(f.type), "default": default,
+                        "help": f.metadata.get("help", ""), "choices": f.metadata.get("choices")})
+        return out
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {"name": cls.name, "title": cls.title, "kind": cls.kind, "metric": cls.metric,
+                "direction": cls.direction, "solved_threshold": cls.solved_threshold,
+                "citation": cls.citation, "datasets": list(cls.datasets),
+                "params": cls.param_specs(), "defaults": dict(cls.defaults),
+                "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""}
+
+    @classmethod
+    def parse_params(cls, given: dict[str, Any]) -> "Task.Params":
+        specs = {s["name"]: s for s in cls.param_specs()}
+        bad = [k for k in given if k not in specs]
+        if bad:
+            raise UsageError(f"unknown parameter {bad[0]!r} for task {cls.name!r} "
+                             f"(valid: {choices(specs) or 'none'})")
+        values = {}
+        for k, v in given.items():
+            values[k] = _coerce(cls.name, k, v, specs[k])
+        return cls.Params(**values)
+
+
+def param(default, help: str = "", choices=None):
+    """A task parameter with its help text (shown by `rnnbench list`)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+def _type_name(t) -> str:
+    s = t if isinstance(t, str) else getattr(t, "__name__", str(t))
+    return s.replace("typing.", "")
+
+
+def _coerce(task: str, key: str, value, spec) -> Any:
+    t = spec["type"]
+    where = f"task {task!r} parameter {key!r}"
+    try:
+        if t == "bool":
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                value = value.lower() in ("true", "1", "yes")
+            elif not isinstance(value, bool):
+                raise ValueError
+        elif t == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            value = int(value)
+        elif t == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            value = float(value)
+        elif t == "str":
+            value = str(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{where} must be of type {t}, got {value!r}") from None
+    if spec.get("choices") and value not in spec["choices"]:
+        raise UsageError(f"{where}: unknown value {value!r} (valid: {choices(spec['choices'])})")
+    return value
+
+
+def positive(task: str, **values) -> None:
+    """Raise UsageError naming the first non-positive value."""
+    for k, v in values.items():
+        if v <= 0:
+            raise UsageError(f"task {task!r} parameter {k!r} must be positive, got {v!r}")
