@@ -1,0 +1,110 @@
+"""`rnnbench train`: one run from flags and/or a config file."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import UsageError
+
+# RunConfig fields exposed as flags: name -> (type, help)
+FLAGS: dict[str, tuple[Any, str]] = {
+    "arch": (str, "cell: rnn, irnn, lstm, gru, gru-cho, jordan"),
+    "backend": (str, "fused | cell | auto (fused where it exists)"),
+    "layers": (int, "stacked layers"),
+    "hidden": (int, "hidden units per layer and direction"),
+    "dropout": (float, "dropout between stacked layers"),
+    "forget_bias": (float, "lstm forget-gate bias at init"),
+    "epochs": (int, "training epochs"),
+    "steps": (int, "optimizer steps (overrides --epochs)"),
+    "batch_size": (int, "batch size"),
+    "optimizer": (str, "adam | sgd | rmsprop"),
+    "lr": (float, "learning rate"),
+    "momentum": (float, "sgd momentum"),
+    "weight_decay": (float, "L2 weight decay"),
+    "tbptt": (int, "truncated BPTT window (per-step tasks)"),
+    "seed": (int, "seed of data, init and batch order"),
+    "device": (str, "cpu | cuda | auto"),
+    "threads": (int, "torch intra-op threads"),
+    "eval_every": (int, "steps between validation passes"),
+    "checkpoint_every": (int, "steps between checkpoints"),
+}
+
+
+def add_parser(sub) -> None:
+    from ..tasks import TASKS
+
+    p = sub.add_parser("train", help="train one run into an out dir (resumes if interrupted)",
+                       description="Train one run. Precedence: defaults < the task's defaults < "
+                                   "--config < flags. Task parameters: --seq-len etc. or --set key=value.")
+    p.add_argument("--config", metavar="FILE", help="YAML/JSON file of run settings (RunConfig keys)")
+    p.add_argument("--out", required=True, metavar="DIR", help="out dir (resumed if it holds this run)")
+    p.add_argument("--task", help="task name (see `rnnbench list`)")
+    for name, (typ, help_) in FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
+    p.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional layers")
+    p.add_argument("--residual", action="store_true", default=None, help="residual connections between layers")
+    p.add_argument("--clip", type=_clip, default=None, help="gradient-norm clip threshold, or 'off'")
+    p.add_argument("--data-dir", help="data directory (default: $RNNBENCH_DATA or the user cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress output (run.log is still written)")
+    g = p.add_argument_group("task parameters (any registered task's; checked against --task)")
+    seen: dict[str, str] = {}
+    for tname, cls in TASKS.items():
+        for spec in cls.param_specs():
+            if spec["name"] not in seen:
+                seen[spec["name"]] = tname
+                g.add_argument("--" + spec["name"].replace("_", "-"), dest="tp_" + spec["name"],
+                               default=None, metavar="V", help=f"({tname}...) {spec['help']}")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a task parameter, repeatable")
+    m = p.add_argument_group("model family parameters (seq2seq)")
+    m.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model_params entry, repeatable")
+    p.set_defaults(func=run)
+
+
+def _clip(v: str):
+    if v.lower() in ("off", "none", "null"):
+        return "off"
+    try:
+        return float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid clip {v!r} (a positive number or 'off')") from None
+
+
+def _pairs(items: list[str], what: str) -> dict[str, Any]:
+    import yaml
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"{what} {item!r} must be KEY=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip().replace("-", "_")] = yaml.safe_load(v)
+    return out
+
+
+def config_from_args(args) -> dict[str, Any]:
+    from ..config import load_file
+
+    d: dict[str, Any] = load_file(args.config) if args.config else {}
+    for key in ("task", *FLAGS, "bidirectional", "residual"):
+        v = getattr(args, key, None)
+        if v is not None:
+            d[key] = v
+    if args.clip is not None:
+        d["clip"] = None if args.clip == "off" else args.clip
+    tp = {k[3:]: v for k, v in vars(args).items() if k.startswith("tp_") and v is not None}
+    tp.update(_pairs(args.set, "--set"))
+    if tp:
+        d["task_params"] = {**d.get("task_params", {}), **tp}
+    mp = _pairs(args.model_param, "--model-param")
+    if mp:
+        d["model_params"] = {**d.get("model_params", {}), **mp}
+    return d
+
+
+def run(args) -> int:
+    from ..train import run as train_run, with_task_defaults
+
+    cfg = with_task_defaults(config_from_args(args))
+    metrics = train_run(cfg, args.out, data_dir=args.data_dir, quiet=args.quiet)
+    return 0 if metrics["status"] in ("ok", "diverged") else 1
