@@ -1,0 +1,91 @@
+"""`rnnbench throughput`: forward / forward+backward speed of cells x backends, side by side."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UsageError, choices
+
+
+def _shape(s: str) -> tuple[int, int, int, int]:
+    """NxTxIxH (batch x seq_len x input x hidden), or NxTxH with input = hidden."""
+    try:
+        parts = [int(v) for v in s.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 3:
+        parts = [parts[0], parts[1], parts[2], parts[2]]
+    if len(parts) != 4 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid shape {s!r} (want NxTxIxH or NxTxH, positive)")
+    return tuple(parts)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("throughput", help="time cells x backends side by side (ratios in one run)")
+    p.add_argument("--arch", nargs="+", default=["lstm", "gru"], help="cells")
+    p.add_argument("--backend", nargs="+", default=["torch.nn", "fused", "cell"],
+                   help="backends; torch.nn = a bare torch.nn module, the reference")
+    p.add_argument("--shape", nargs="+", type=_shape, default=[(64, 100, 256, 256)],
+                   help="NxTxIxH shapes (default 64x100x256x256)")
+    p.add_argument("--bidirectional", action="store_true")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--pass", dest="passes", nargs="+", default=["forward", "forward_backward"],
+                   choices=["forward", "forward_backward"])
+    p.add_argument("--repeat", type=int, default=5, help="timed calls per round")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (noise control)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--out", metavar="CSV", help="also write the tidy rows here")
+    p.set_defaults(func=run)
+
+
+def cases_from_args(args):
+    import torch
+
+    from ..models import BACKENDS, CELLS, backends_for
+    from ..throughput import BARE, GATES, Case
+
+    if args.layers <= 0 or args.repeat <= 0 or args.rounds <= 0:
+        raise UsageError("--layers, --repeat and --rounds must be positive")
+    if args.device not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device {args.device!r} (valid: cpu, cuda)")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device 'cuda' requested but CUDA is not available here (valid: cpu)")
+    cases = []
+    for arch in args.arch:
+        CELLS.get(arch)
+        for backend in args.backend:
+            if backend not in (*BACKENDS, BARE):
+                raise UsageError(f"unknown backend {backend!r} (valid: {choices((*BACKENDS, BARE))})")
+            if backend == BARE and arch not in ("lstm", "gru", "rnn"):
+                continue
+            if backend != BARE and backend not in backends_for(arch):
+                continue
+            for n, t, i, h in args.shape:
+                cases.append(Case(arch, backend, args.bidirectional, args.layers, n, t, i, h, args.device))
+    if not cases:
+        raise UsageError("no (cell, backend) combination exists for the given --arch/--backend")
+    return cases
+
+
+def run(args) -> int:
+    import pandas as pd
+
+    from ..io import atomic_write_text
+    from ..throughput import BARE, compare
+
+    rows = compare(cases_from_args(args), args.passes, repeat=args.repeat, rounds=args.rounds)
+    df = pd.DataFrame(rows)
+    key = ["arch", "bidirectional", "layers", "batch", "seq_len", "input_size", "hidden", "pass"]
+    ref = df[df.backend == "fused"].set_index(key)["seconds"]
+    df["vs_fused"] = [ref.get(tuple(r[k] for k in key), float("nan")) / r["seconds"] for _, r in df.iterrows()]
+    bare = df[df.backend == BARE].set_index(key)["seconds"]
+    df["vs_torch_nn"] = [bare.get(tuple(r[k] for k in key), float("nan")) / r["seconds"] for _, r in df.iterrows()]
+    show = df[["arch", "backend", "batch", "seq_len", "hidden", "pass", "seconds",
+               "step_samples_per_s", "gflops", "vs_fused", "vs_torch_nn"]].copy()
+    show["seconds"] = (show["seconds"] * 1e3).round(2)
+    show = show.rename(columns={"seconds": "ms"})
+    print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("vs_fused = fused time / this time (>= 0.8 target for cell); "
+          "vs_torch_nn = torch.nn time / this time (>= 0.97 target for fused)")
+    if args.out:
+        atomic_write_text(args.out, df.to_csv(index=False))
+    return 0

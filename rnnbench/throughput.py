@@ -1,0 +1,141 @@
+"""Kernel throughput: one implementation for `rnnbench throughput` and the asv suites.
+
+A `Case` is one (cell, backend, direction, layers, shape). `bench(case, pass_)`
+builds the module and input outside the clock, warms up, and times the pass
+with the device synchronised before the clock stops.
+
+FLOPs of one forward pass (multiply-adds counted as 2), per layer and direction:
+
+    2 * G * H * (I_k + H) * T * N      G = 4 lstm, 3 gru / gru-cho, 1 rnn / irnn
+    2 * H * (I_k + 2H) * T * N         jordan (recurrent input y, plus the output layer)
+
+with I_k = input size for the first layer and H * directions above it. A
+forward+backward pass is counted as 3x the forward FLOPs (the usual convention:
+the backward needs two matmuls per forward matmul). Elementwise gate arithmetic
+is not counted.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+
+GATES = {"lstm": 4, "gru": 3, "gru-cho": 3, "rnn": 1, "irnn": 1}
+PASSES = ("forward", "forward_backward")
+BARE = "torch.nn"   # the pseudo-backend: a bare torch.nn.LSTM/GRU/RNN, the reference
+
+
+@dataclass(frozen=True)
+class Case:
+    arch: str = "lstm"
+    backend: str = "fused"
+    bidirectional: bool = False
+    layers: int = 1
+    batch: int = 64
+    seq_len: int = 100
+    input_size: int = 256
+    hidden: int = 256
+    device: str = "cpu"
+
+    @property
+    def label(self) -> str:
+        d = "bi" if self.bidirectional else "uni"
+        return (f"{self.arch}/{self.backend}/{d}/L{self.layers}/"
+                f"N{self.batch}xT{self.seq_len}xI{self.input_size}xH{self.hidden}")
+
+
+def flops(case: Case, pass_: str = "forward") -> float:
+    dirs = 2 if case.bidirectional else 1
+    H, T, N = case.hidden, case.seq_len, case.batch
+    total = 0.0
+    for k in range(case.layers):
+        i = case.input_size if k == 0 else H * dirs
+        per = 2 * H * (i + 2 * H) if case.arch == "jordan" else 2 * GATES[case.arch] * H * (i + H)
+        total += per * T * N * dirs
+    return total * (3 if pass_ == "forward_backward" else 1)
+
+
+def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The module and a batch-first-free [T, N, I] input, on the case's device."""
+    torch.manual_seed(0)
+    if case.backend == BARE:
+        kinds = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+        model = kinds[case.arch](case.input_size, case.hidden, num_layers=case.layers,
+                                 bidirectional=case.bidirectional)
+    else:
+        from .models import build as build_model
+        model = build_model(case.arch, case.input_size, case.hidden, backend=case.backend,
+                            bidirectional=case.bidirectional, layers=case.layers)
+    model = model.to(case.device)
+    x = torch.randn(case.seq_len, case.batch, case.input_size, device=case.device)
+    return model, x
+
+
+def step_fn(model: torch.nn.Module, x: torch.Tensor, pass_: str) -> Callable[[], None]:
+    """A closure running one pass (no allocation of inputs inside)."""
+    if pass_ == "forward":
+        def fwd():
+            with torch.no_grad():
+                model(x)
+        return fwd
+    x = x.clone().requires_grad_(False)
+
+    def fwd_bwd():
+        out, _ = model(x)
+        out.sum().backward()
+        for p in model.parameters():
+            p.grad = None
+    return fwd_bwd
+
+
+def sync(device) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_fn(fn: Callable[[], None], *, warmup: int = 2, repeat: int = 5, device="cpu") -> list[float]:
+    """Seconds of each of `repeat` calls after `warmup` calls; synchronised on CUDA."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def bench(case: Case, pass_: str = "forward", *, warmup: int = 2, repeat: int = 5) -> dict:
+    """One tidy row: the case, the pass, median seconds, step-samples/s, GFLOP/s."""
+    model, x = build(case)
+    times = time_fn(step_fn(model, x, pass_), warmup=warmup, repeat=repeat, device=case.device)
+    sec = statistics.median(times)
+    return {**asdict(case), "pass": pass_, "seconds": sec, "seconds_min": min(times),
+            "repeat": repeat, "step_samples_per_s": case.batch * case.seq_len / sec,
+            "gflops": flops(case, pass_) / sec / 1e9, "threads": torch.get_num_threads()}
+
+
+def compare(cases: list[Case], passes=PASSES, *, warmup: int = 2, repeat: int = 5, rounds: int = 3) -> list[dict]:
+    """Interleave the cases round-robin (ABAB...) so machine noise hits them alike.
+
+    Returns one row per (case, pass) with the median over all rounds' repeats.
+    """
+    built = {c: build(c) for c in cases}
+    samples: dict[tuple, list[float]] = {(c, p): [] for c in cases for p in passes}
+    for _ in range(rounds):
+        for c in cases:
+            model, x = built[c]
+            for p in passes:
+                samples[(c, p)] += time_fn(step_fn(model, x, p), warmup=warmup, repeat=repeat, device=c.device)
+    rows = []
+    for (c, p), times in samples.items():
+        sec = statistics.median(times)
+        rows.append({**asdict(c), "pass": p, "seconds": sec, "seconds_min": min(times),
+                     "repeat": len(times), "step_samples_per_s": c.batch * c.seq_len / sec,
+                     "gflops": flops(c, p) / sec / 1e9, "threads": torch.get_num_threads()})
+    return rows
