@@ -50,6 +50,8 @@ class RunConfig:
     eval_every: int | None = None        # steps between validation passes; None = once per epoch
     checkpoint_every: int | None = None  # steps between checkpoints; None = at every evaluation
     eval_batch_size: int = 1024  # evaluation only; larger is faster and changes nothing
+    grad_diag_every: int | None = None   # steps between gradient-flow diagnostics, written to
+                                         # out/grad_checkpoints/step<N>.csv (and step0 = init); None = off
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -82,7 +84,7 @@ class RunConfig:
     def validate(self) -> None:
         positive = {"layers": self.layers, "hidden": self.hidden, "epochs": self.epochs,
                     "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size}
-        for opt in ("steps", "tbptt", "threads", "eval_every", "checkpoint_every"):
+        for opt in ("steps", "tbptt", "threads", "eval_every", "checkpoint_every", "grad_diag_every"):
             if getattr(self, opt) is not None:
                 positive[opt] = getattr(self, opt)
         for name, v in positive.items():

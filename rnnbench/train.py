@@ -229,6 +229,8 @@ def run(cfg: RunConfig, out: str | Path, *, data_dir=None, quiet: bool = False) 
                  f"{total} steps of batch {cfg.batch_size} | device {cfg.device} |")
 
     window_loss, window_norm, window_n = 0.0, 0.0, 0
+    if cfg.grad_diag_every and state.step == 0:
+        _grad_diagnostics(cfg, task, model, out, 0)
     model.train()
     while state.step < total and state.status == "running":
         epoch, pos = divmod(state.step, per_epoch)
@@ -269,6 +271,8 @@ def run(cfg: RunConfig, out: str | Path, *, data_dir=None, quiet: bool = False) 
                      f"{row['train_loss']:.5g} | val {task.metric} {val:.5g} | "
                      f"grad norm {window_norm:.3g} | {state.seconds:7.1f} s |")
             window_loss, window_norm, window_n = 0.0, 0.0, 0
+        if cfg.grad_diag_every and state.step % cfg.grad_diag_every == 0:
+            _grad_diagnostics(cfg, task, model, out, state.step)
         if state.step % ckpt_every == 0 and state.step < total:
             _save(out, ckpt_path, chash, model, optimizer, state)
     log.close()
@@ -301,9 +305,15 @@ def _train_step_loss(task, model, batch, step: int, cfg: RunConfig) -> torch.Ten
         if not torch.isfinite(loss):
             return loss.detach()
         loss.backward()
-        total += float(loss)
+        total += float(loss.detach())
         hx = tuple(h.detach() for h in hx) if isinstance(hx, tuple) else hx.detach()
     return torch.tensor(total)
+
+
+def _grad_diagnostics(cfg: RunConfig, task, model, out: Path, step: int) -> None:
+    """out/grad_checkpoints/step<N>.csv (rnnbench.gradients); RNG, mode and grads untouched."""
+    from .gradients import during_training
+    during_training(cfg, task, model, out, step)
 
 
 def _better(direction: str, a: float, b: float) -> bool:

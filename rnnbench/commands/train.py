@@ -29,6 +29,14 @@ FLAGS: dict[str, tuple[Any, str]] = {
     "checkpoint_every": (int, "steps between checkpoints"),
 }
 
+# model_params exposed as flags (seq2seq tasks; checked by the task's model): name -> (type, help)
+MODEL_FLAGS: dict[str, tuple[Any, str]] = {
+    "attention": (str, "attention score of variant attention: additive | multiplicative"),
+    "teacher_forcing": (float, "P(feed the true previous token) in training; 1 = always, 0 = free running"),
+    "tf_decay": (str, "decay of --teacher-forcing over steps: none | linear:STEPS | exp:RATE | sigmoid:K"),
+    "beam": (int, "beam width of test decoding (1 = greedy)"),
+}
+
 
 def add_parser(sub) -> None:
     from ..tasks import TASKS
@@ -52,14 +60,34 @@ def add_parser(sub) -> None:
         for spec in cls.param_specs():
             if spec["name"] not in seen:
                 seen[spec["name"]] = tname
+                help_ = f"({tname}...) {spec['help']}"
+                if spec["name"] == "variant":
+                    help_ += "; for a task without a parameter `variant` (seq2seq): the model_params variant"
                 g.add_argument("--" + spec["name"].replace("_", "-"), dest="tp_" + spec["name"],
-                               default=None, metavar="V", help=f"({tname}...) {spec['help']}")
+                               default=None, metavar="V", help=help_)
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a task parameter, repeatable")
-    m = p.add_argument_group("model family parameters (seq2seq)")
+    m = p.add_argument_group("model family parameters (seq2seq; --variant too, for a task without one)")
     m.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
                    help="a model_params entry, repeatable")
+    for name, (typ, help_) in MODEL_FLAGS.items():
+        m.add_argument("--" + name.replace("_", "-"), dest="mp_" + name, type=typ, default=None,
+                       metavar="V", help=help_)
+    m.add_argument("--length-norm", dest="mp_length_norm", type=float, nargs="?", const=1.0,
+                   default=None, metavar="ALPHA", help="beam ranking by score / length**ALPHA (1 if no ALPHA)")
     p.set_defaults(func=run)
+
+
+def _task_has_param(task: str | None, name: str) -> bool:
+    """Whether the chosen task (default: RunConfig's) declares a parameter `name`; an
+    unknown task counts as having it, so that its error is the one reported."""
+    from ..config import RunConfig
+    from ..tasks import TASKS
+
+    task = RunConfig.task if task is None else task
+    if task not in TASKS:
+        return True
+    return any(spec["name"] == name for spec in TASKS.get(task).param_specs())
 
 
 def _clip(v: str):
@@ -94,9 +122,12 @@ def config_from_args(args) -> dict[str, Any]:
         d["clip"] = None if args.clip == "off" else args.clip
     tp = {k[3:]: v for k, v in vars(args).items() if k.startswith("tp_") and v is not None}
     tp.update(_pairs(args.set, "--set"))
+    mp = _pairs(args.model_param, "--model-param")
+    mp.update({k[3:]: v for k, v in vars(args).items() if k.startswith("mp_") and v is not None})
+    if "variant" in tp and not _task_has_param(d.get("task"), "variant"):
+        mp["variant"] = tp.pop("variant")      # seq2seq tasks: the encoder-decoder variant
     if tp:
         d["task_params"] = {**d.get("task_params", {}), **tp}
-    mp = _pairs(args.model_param, "--model-param")
     if mp:
         d["model_params"] = {**d.get("model_params", {}), **mp}
     return d

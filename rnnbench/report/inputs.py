@@ -31,6 +31,7 @@ NUMERIC = ("layers", "hidden", "seed", "value", "baseline", "best_val", "epochs"
            "train_seconds", "seconds_per_epoch", "n_params", "threads")
 
 _SEQ_LEN = re.compile(r"(^|[._])(seq_len|T)$")
+_MAX_LEN = re.compile(r"(^|[._])max_len$")   # seq2seq tasks draw lengths up to max_len
 
 
 def find_column(df: pd.DataFrame, *suffixes: str, prefix: str = "params.") -> str | None:
@@ -43,9 +44,14 @@ def find_column(df: pd.DataFrame, *suffixes: str, prefix: str = "params.") -> st
 
 
 def seq_len_column(df: pd.DataFrame) -> str | None:
-    """The sequence-length column: any column ending in `seq_len` or `T` (task params first)."""
-    cols = sorted((c for c in df.columns if _SEQ_LEN.search(c)), key=lambda c: ("task_params" not in c, c))
-    return cols[0] if cols else None
+    """The sequence-length column: one ending in `seq_len` or `T` (task params first), else
+    one ending in `max_len`; the first of them with a value in `df` (None if none has)."""
+    for pattern in (_SEQ_LEN, _MAX_LEN):
+        cols = sorted((c for c in df.columns if pattern.search(c)), key=lambda c: ("task_params" not in c, c))
+        for c in cols:
+            if df[c].notna().any():
+                return c
+    return None
 
 
 def _bool(v) -> Any:
@@ -74,6 +80,10 @@ def normalise_runs(df: pd.DataFrame) -> pd.DataFrame:
         df[c] = df[c].map(lambda v: None if v is None else str(v))
     df["task"] = df["task"].fillna("?")
     df["arch"] = df["arch"].fillna("?")
+    # rows the aggregator wrote for failed / missing cells carry no metric: take their task's
+    for c in ("metric", "direction"):
+        known = df[df[c].notna()].groupby("task")[c].agg(lambda s: sorted(s.mode())[0])
+        df[c] = df[c].where(df[c].notna(), df["task"].map(known))
     df["direction"] = df["direction"].where(df["direction"].isin(["min", "max"]), "min")
     df["bidirectional"] = df["bidirectional"].map(_bool).fillna(False).astype(bool)
     df["solved"] = df["solved"].map(_bool)
@@ -121,24 +131,51 @@ def _read_csv(path: Path | None) -> pd.DataFrame | None:
         return None
 
 
+CURVE_COLUMNS = ("step", "epoch", "train_loss", "val_metric", "grad_norm", "lr", "seconds")
+
+
+def _read_numeric_csv(path: Path) -> dict[str, np.ndarray] | None:
+    """A small all-numeric CSV as column arrays ('' and non-numbers -> nan).
+
+    The csv module, not pandas: a curve.csv has tens of rows and pd.read_csv's fixed cost
+    per call (~3 ms) dominated reading a thousand of them."""
+    import csv
+
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(rows) < 2:
+        return None
+    header, body = rows[0], [r for r in rows[1:] if r]
+
+    def num(v: str) -> float:
+        try:
+            return float(v)
+        except ValueError:
+            return math.nan
+    cols = {}
+    for k, name in enumerate(header):
+        cols[name.strip()] = np.array([num(r[k]) if k < len(r) else math.nan for r in body], dtype=float)
+    return cols
+
+
 def load_curves(results_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:
     """All curve.csv files, tidy, with the run's row index as `run` (empty frame if none)."""
-    frames = []
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in ("run",) + CURVE_COLUMNS}
     for i, rd in zip(runs.index, runs["run_dir"]):
         p = run_path(results_dir, rd)
-        c = _read_csv(p / "curve.csv" if p else None)
-        if c is None or c.empty or "step" not in c.columns:
+        c = _read_numeric_csv(p / "curve.csv") if p is not None else None
+        if not c or "step" not in c:
             continue
-        c = c.apply(pd.to_numeric, errors="coerce")
-        c["run"] = i
-        frames.append(c)
-    if not frames:
-        return pd.DataFrame(columns=["run", "step", "val_metric", "grad_norm"])
-    out = pd.concat(frames, ignore_index=True)
-    for c in ("val_metric", "grad_norm", "train_loss", "epoch", "lr", "seconds"):
-        if c not in out.columns:
-            out[c] = np.nan
-    return out
+        n = len(c["step"])
+        parts["run"].append(np.full(n, i, dtype=np.int64))
+        for name in CURVE_COLUMNS:
+            parts[name].append(c.get(name, np.full(n, np.nan)))
+    if not parts["run"]:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in ("run",) + CURVE_COLUMNS})
+    return pd.DataFrame({k: np.concatenate(v) for k, v in parts.items()})
 
 
 GRAD_COLUMNS = ("lag", "norm", "arch", "task", "layer", "direction", "state", "at", "seed",

@@ -21,7 +21,7 @@ def register(name: str):
 
 
 # Import task modules so they register themselves (order = `rnnbench list` order).
-from . import longdep, sine  # noqa: E402,F401
+from . import longdep, sine, lab, text, seq2seq  # noqa: E402,F401
 
 
 def build(name: str, params: dict[str, Any] | None = None, seed: int = 0, data_dir=None) -> Task:

@@ -102,10 +102,14 @@ class Task:
 
     def build_model(self, cfg) -> torch.nn.Module:
         from ..models.heads import SequenceModel
-        return SequenceModel(
+        model = SequenceModel(
             cfg.arch, self.input_size, cfg.hidden, self.output_size,
             head="last" if self.kind == "many_to_one" else "every",
             vocab_size=self.vocab_size, **self.model_kwargs(cfg))
+        if cfg.model_params.get("recurrent_radius") is not None:   # W_hh rescaled at init
+            from ..gradients import set_recurrent_radius
+            set_recurrent_radius(model, cfg.model_params["recurrent_radius"])
+        return model
 
     def model_kwargs(self, cfg) -> dict[str, Any]:
         kw = dict(backend=cfg.backend, bidirectional=cfg.bidirectional, layers=cfg.layers,

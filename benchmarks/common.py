@@ -1,0 +1,91 @@
+"""What every suite shares: the `Benchmark` base (timer settings), the kernel grid and its shapes.
+
+The timing code itself is not here: it is `rnnbench.throughput` (`build`, `step_fn`, `flops`,
+`sync`, `compare`), the same code behind `rnnbench throughput`, so asv and the command
+measure exactly the same thing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The grid. Spelled out (not read from rnnbench.models) so that asv's parameter keys stay the
+# same across commits; tests/test_benchmarks.py checks it against the model registry, so a new
+# cell or backend (a compiled / scripted one, say) fails CI until it is added here.
+ARCHS = ["rnn", "irnn", "lstm", "gru", "gru-cho", "jordan"]
+BACKENDS = ["fused", "cell"]          # fused: rnn, irnn, lstm, gru; cell: all six
+DIRECTIONS = ["uni", "bi"]
+LAYERS = [1, 2]
+PASSES = ["forward", "forward_backward"]
+
+
+@dataclass(frozen=True)
+class Shape:
+    batch: int
+    seq_len: int
+    input_size: int
+    hidden: int
+
+
+# name -> shape; tests/test_benchmarks.py swaps these for tiny ones.
+SHAPES = {
+    "latency": Shape(batch=1, seq_len=100, input_size=256, hidden=256),      # one stream, online
+    "throughput": Shape(batch=64, seq_len=100, input_size=256, hidden=256),  # training-sized batch
+    "deepbench": Shape(batch=32, seq_len=25, input_size=512, hidden=512),    # DeepBench-like, CPU-scaled
+    "longseq": Shape(batch=16, seq_len=784, input_size=1, hidden=128),       # pixel-by-pixel MNIST
+}
+
+
+class Benchmark:
+    """Base of every suite (numpy / scikit-learn style): asv's timer settings in one place.
+
+    Every timed call here takes a millisecond or more, so one call per sample (`number`);
+    asv warms up with at least one untimed call (oneDNN primitive cache, allocator), then
+    takes 3 to 10 samples per process, adding none after 10 s, in 2 processes (`rounds`).
+    `timeout` bounds one benchmark at one parameter combination: past it that combination
+    is reported failed and the run goes on. `asv run --quick` overrides all of these but
+    `timeout` with a single call.
+    """
+    timeout = 180.0
+    number = 1
+    repeat = (3, 10, 10.0)
+    warmup_time = 0.1
+    rounds = 2
+    device = "cpu"      # the *Cuda subclasses set "cuda"
+
+
+def require_device(device: str) -> None:
+    """Skip (asv's NotImplementedError) when the device is absent. Called in setup, never at
+    import: CUDA must not be initialised in asv's forkserver before it forks."""
+    if device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise NotImplementedError("CUDA is not available on this machine")
+
+
+def kernel_case(arch: str, backend: str, direction: str, layers: int, shape: str, device: str = "cpu"):
+    """The `rnnbench.throughput.Case` of one grid point; NotImplementedError where the
+    combination does not exist (no fused gru-cho / jordan, no CUDA)."""
+    from rnnbench.models import backends_for
+    from rnnbench.throughput import Case
+
+    if backend not in backends_for(arch):
+        raise NotImplementedError(f"{arch} has no {backend} backend")
+    require_device(device)
+    s = SHAPES[shape]
+    return Case(arch, backend, direction == "bi", int(layers), s.batch, s.seq_len, s.input_size,
+                s.hidden, device)
+
+
+_BUILT: dict = {}
+
+
+def built(case):
+    """(model, x) of a case, built once per process: this asv re-runs `setup` before every
+    sample, and a sample should not pay for building the model. One entry only, so a loop
+    over the grid (the test suite) never holds more than one model."""
+    from rnnbench.throughput import build
+
+    if case not in _BUILT:
+        _BUILT.clear()
+        _BUILT[case] = build(case)
+    return _BUILT[case]

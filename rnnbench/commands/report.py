@@ -1,0 +1,41 @@
+"""`rnnbench report RESULTS_DIR [--out DIR]`: one self-contained index.html + a CSV per table.
+
+    rnnbench report results                      -> results/report/index.html
+    rnnbench report results --out /tmp/r --ci bootstrap --asv-results .asv/results
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="the HTML report of a results directory (figures embedded)",
+                       description="Read RESULTS_DIR/runs.csv (required) and, where present, the runs' "
+                                   "curves, gradients/, throughput/, provenance/ and asv results; write one "
+                                   "self-contained index.html and each table as CSV.")
+    p.add_argument("results_dir", metavar="RESULTS_DIR", help="the results folder (holds runs.csv)")
+    p.add_argument("--out", metavar="DIR", help="where to write (default: RESULTS_DIR/report)")
+    p.add_argument("--asv-results", metavar="DIR",
+                   help="asv results folder (default: .asv/results when it exists here)")
+    p.add_argument("--ci", choices=("welch", "bootstrap"), default="welch",
+                   help="the 95%% interval of differences (default: welch; bootstrap is seeded)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    results = Path(args.results_dir)
+    if not results.is_dir():
+        raise UsageError(f"results directory not found: {results}")
+    if not (results / "runs.csv").is_file():
+        raise UsageError(f"no runs.csv in {results} (run `rnnbench aggregate` first)")
+    asv = Path(args.asv_results) if args.asv_results else Path(".asv/results")
+    if args.asv_results and not asv.is_dir():
+        raise UsageError(f"asv results folder not found: {asv}")
+    from ..report import build
+
+    index = build(results, args.out, asv_results=asv if asv.is_dir() else None, method=args.ci)
+    print(f"{index}", file=sys.stderr)
+    return 0

@@ -1,0 +1,458 @@
+"""Gradient-flow diagnostics: the lecture's chain-rule picture, measured.
+
+For a loss read at step s, the gradient reaching the state h_t is the loss gradient at s
+carried back through the product of step Jacobians (lecture notes, vanishing gradients):
+
+    dL/dh_t = (dh_s/dh_t)^T dL/dh_s,    dh_s/dh_t = prod_{u=t+1..s} dh_u/dh_{u-1}
+
+and ||dh_u/dh_{u-1}|| <= ||W_hh|| * max|f'| bounds how fast it can grow or vanish. For every
+layer, direction and carried state of a model we measure, on one batch of a task:
+
+    norm                   mean over the batch of ||dL/dh_t||_2 (every path, recurrent included;
+                           the loss is the per-sequence loss summed over the batch, so a
+                           sequence's gradient does not depend on the batch size)
+    jacobian_product_norm  mean over the first `jacobian_samples` sequences of the spectral
+                           norm ||dh_s/dh_t||_2 of the product of step Jacobians (within the
+                           layer and direction; lstm: dh_s/dh_t and dc_s/dc_t, the h-h and c-c
+                           blocks of the product of the full (h, c) step Jacobians)
+    spectral_radius, sigma_max   of the recurrent matrix W_hh of that layer and direction
+
+Lag. `lag` counts recurrent steps from h_t to the state the loss reads, in the direction's
+own order: forward lag = s_fwd - t, backward lag = t - s_bwd. A "last" head (many-to-one
+tasks) reads the forward state at s_fwd = T-1 and the backward state at s_bwd = 0 (its final
+state); an "every" head (many-to-many) with the loss at step s reads both at s. The initial
+state h_{-1} (= hx, zeros) is included as t = -1 (forward, lag s+1) and t = T (backward):
+on the adding task with T = 100, lag 100 is the initial state. Stacked bidirectional layers
+also carry gradient to states beyond the loss step (through the other direction above):
+those rows have a negative lag.
+
+Outputs (tidy CSV, one row per measured value):
+
+    gradients.csv  task, arch, backend, bidirectional, layers, hidden, seed, at, step,
+                   layer, direction (fwd|bwd), state (h|c), lag, t, norm,
+                   jacobian_product_norm, spectral_radius, sigma_max, loss_step, samples
+    recurrent.csv  task, arch, backend, bidirectional, layers, hidden, seed, at, step,
+                   layer, direction, gate, rows, spectral_radius, sigma_max
+                   one row per gate block of W_hh (rnn/irnn/jordan: "all"; lstm: i, f, g, o;
+                   gru/gru-cho: r, z, n) plus "all", the stacked [n_gates*H, H] matrix (its
+                   spectral radius is empty: it is not square).
+
+The spectral_radius and sigma_max repeated on the rows of gradients.csv are those of the
+state's own candidate block -- the matrix that plays W_hh in h_t = f(W_hh h_{t-1} + ...):
+rnn / irnn: W_hh; jordan: W_hh (it maps y_{t-1}); lstm: W_hg (the cell input g); gru and
+gru-cho: W_hn (the candidate n). `at` is "init", "step<N>" (a checkpoint during training)
+or "trained" (the final checkpoint of a finished run); `step` is the optimizer step.
+`backend` is the backend the run trained on; the measurement always runs on the explicit
+cell backend (equal to the fused one, tests/models/), the only one that keeps every state.
+
+Also here: `iterated_functions()` (lecture 000's iterated maps, data for a figure),
+`set_recurrent_radius()` (rescale W_hh at init: `model_params: {recurrent_radius: 1.5}`), and
+`flow_summary()` (ratio norm(lag max) / norm(lag 0) and the fitted per-step factor).
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .errors import UsageError
+
+DIRECTIONS = {"forward": "fwd", "backward": "bwd"}
+GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "gru-cho": ("r", "z", "n")}
+CANDIDATE_GATE = {"lstm": "g", "gru": "n", "gru-cho": "n"}   # else the whole W_hh ("all")
+
+RUN_KEYS = ("task", "arch", "backend", "bidirectional", "layers", "hidden", "seed", "at", "step")
+GRADIENT_COLUMNS = RUN_KEYS + ("layer", "direction", "state", "lag", "t", "norm",
+                               "jacobian_product_norm", "spectral_radius", "sigma_max",
+                               "loss_step", "samples")
+RECURRENT_COLUMNS = RUN_KEYS + ("layer", "direction", "gate", "rows", "spectral_radius", "sigma_max")
+
+DEFAULT_SAMPLES = 64            # sequences of the diagnostic batch: the mean norm is stable to a few %
+DEFAULT_JACOBIAN_SAMPLES = 2    # full Jacobians cost S backward passes per sequence (S = H, or 2H for lstm)
+
+
+# ------------------------------------------------------------------------ lecture 000
+LOGISTIC_R = 3.5
+
+
+def iterated_functions(n_iter: int = 6, n_points: int = 201, w_small: float = 0.5,
+                       w_large: float = 2.0) -> pd.DataFrame:
+    """Lecture 000's iterated functions as a tidy frame for a figure.
+
+    The logistic map f(x) = 3.5 x (1 - x) on [0, 1], the identity, tanh(w x) for w = w_small
+    (< 1: the iterates flatten to 0, the derivative vanishes) and w = w_large (> 1: they
+    sharpen into a step, the derivative at 0 explodes), on [-2, 2]. Columns: function,
+    iteration (0 = x itself .. n_iter), x, y = f^n(x), and dydx = d f^n / dx by the chain
+    rule, prod_k f'(f^k(x)) -- the one-dimensional product of step Jacobians.
+    """
+    if not (0 < w_small < 1 < w_large):
+        raise UsageError(f"need 0 < w_small < 1 < w_large, got {w_small}, {w_large}")
+    tanh = lambda w: (lambda v: np.tanh(w * v), lambda v: w * (1 - np.tanh(w * v) ** 2))  # noqa: E731
+    wide = np.linspace(-2.0, 2.0, n_points)
+    maps = {
+        f"logistic r={LOGISTIC_R:g}": (np.linspace(0.0, 1.0, n_points),
+                                       lambda v: LOGISTIC_R * v * (1 - v), lambda v: LOGISTIC_R * (1 - 2 * v)),
+        "identity": (wide, lambda v: v, np.ones_like),
+        f"tanh({w_small:g}x)": (wide, *tanh(w_small)),
+        f"tanh({w_large:g}x)": (wide, *tanh(w_large)),
+    }
+    frames = []
+    for name, (x, f, df) in maps.items():
+        y, d = x.copy(), np.ones_like(x)
+        for n in range(n_iter + 1):
+            frames.append(pd.DataFrame({"function": name, "iteration": n, "x": x, "y": y, "dydx": d}))
+            y, d = f(y), d * df(y)
+    return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------ recurrent matrices
+def _gate_names(arch: str, n_gates: int) -> tuple[str, ...]:
+    return GATE_NAMES.get(arch, ()) if n_gates > 1 else ()
+
+
+def recurrent_blocks(rnn) -> list[tuple[int, str, str, torch.Tensor]]:
+    """[(layer, direction, gate, matrix)] of every W_hh: its gate blocks, then "all"."""
+    from .models import CELLS
+
+    spec = CELLS.get(rnn.arch)
+    dirs = ("forward", "backward") if rnn.bidirectional else ("forward",)
+    out = []
+    for k in range(rnn.num_layers):
+        for d, direction in enumerate(dirs):
+            w = getattr(rnn, f"weight_hh_l{k}" + ("_reverse" if d else "")).detach()
+            for gate, block in zip(_gate_names(rnn.arch, spec.n_gates), w.chunk(spec.n_gates, 0)):
+                out.append((k, DIRECTIONS[direction], gate, block))
+            out.append((k, DIRECTIONS[direction], "all", w))
+    return out
+
+
+def matrix_stats(w: torch.Tensor) -> tuple[float, float]:
+    """(spectral radius, largest singular value); the radius is nan for a non-square matrix."""
+    w = w.detach().double().cpu()
+    sigma = float(torch.linalg.matrix_norm(w, ord=2))
+    rho = float(torch.linalg.eigvals(w).abs().max()) if w.shape[0] == w.shape[1] else math.nan
+    return rho, sigma
+
+
+@torch.no_grad()
+def set_recurrent_radius(model, radius) -> None:
+    """Rescale every square block of every W_hh (each gate's) to spectral radius `radius`.
+
+    Used at init by `Task.build_model` for `model_params: {recurrent_radius: r}` (the
+    exploding-gradient demonstration: a tanh RNN with radius > 1). A block with radius 0 is
+    left alone. Works on either backend (the parameters are shared by name).
+    """
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius > 0 \
+            or not math.isfinite(radius):
+        raise UsageError(f"model_params recurrent_radius must be a positive number, got {radius!r}")
+    for name, p in model.named_parameters():
+        if "weight_hh" not in name.rsplit(".", 1)[-1]:
+            continue
+        H = p.shape[1]
+        for block in p.split(H, 0):
+            if block.shape[0] != H:
+                continue
+            rho = float(torch.linalg.eigvals(block.double().cpu()).abs().max())
+            if rho > 0:
+                block.mul_(radius / rho)
+
+
+# ------------------------------------------------------------------------- measurement
+@dataclass
+class Flow:
+    """The raw measurement of one forward/backward pass: per (layer, direction, state)."""
+    rows: list[dict[str, Any]]          # layer, direction, state, lag, t, norm, jacobian_product_norm
+    recurrent: list[dict[str, Any]]     # layer, direction, gate, rows, spectral_radius, sigma_max
+
+
+@contextmanager
+def _recording(rnn):
+    """Make `rnn` (cell backend) return its states to a caller that does not ask for them:
+    the model's own forward (embedding, head) runs unchanged."""
+    seen: dict[str, Any] = {}
+    forward = rnn.forward
+
+    def recorded(x, hx=None, lengths=None):
+        output, h_n, states = forward(x, hx, lengths, return_states=True)
+        seen.update(x=x, states=states)
+        return output, h_n
+
+    rnn.forward = recorded
+    try:
+        yield seen
+    finally:
+        del rnn.forward
+
+
+def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, entry: dict[str, int],
+                 jacobian_samples: int = DEFAULT_JACOBIAN_SAMPLES) -> Flow:
+    """dL/dh_t, the Jacobian products and W_hh's statistics for one batch.
+
+    model: a SequenceModel (its recurrent stack at `.rnn`) or a bare stack, cell backend, in
+        eval mode; called as model(x, hx=hx), its first output passed to loss_fn -> scalar.
+    entry: {"fwd": s_fwd, "bwd": s_bwd}, the steps at which the loss reads each direction
+        (see the module docstring); lags are counted from them.
+    jacobian_samples: sequences (the first of the batch) whose Jacobian products are formed;
+        0 skips them (jacobian_product_norm is then empty).
+    """
+    from .models import CELLS
+
+    rnn = getattr(model, "rnn", model)
+    if getattr(rnn, "backend", None) != "cell":
+        raise UsageError("gradient diagnostics need the cell backend (it keeps every state)")
+    spec = CELLS.get(rnn.arch)
+    names = spec.states
+    L, D, H = rnn.num_layers, 2 if rnn.bidirectional else 1, rnn.hidden_size
+    dirs = ("forward", "backward")[:D]
+    B = x.shape[0] if rnn is not model or rnn.batch_first else x.shape[1]   # SequenceModel: batch-first
+    params = next(rnn.parameters())
+    hx = [params.new_zeros(L * D, B, H, requires_grad=True) for _ in names]
+    with _recording(rnn) as seen:
+        out = model(x, hx=tuple(hx) if len(hx) > 1 else hx[0])[0]
+        loss = loss_fn(out)
+    states = seen["states"]
+    T = states[0]["forward"][names[0]].shape[0]
+    leaves = [states[k][d][n] for k in range(L) for d in dirs for n in names]
+    grads = torch.autograd.grad(loss, leaves + hx, allow_unused=True)
+    grads = [torch.zeros_like(v) if g is None else g for v, g in zip(leaves + hx, grads)]
+    g_states, g_hx = grads[:len(leaves)], grads[len(leaves):]
+
+    jac = {}
+    if jacobian_samples > 0:
+        layer_in = seen["x"].transpose(0, 1) if rnn.batch_first else seen["x"]
+        layer_in = layer_in.detach()[:, :jacobian_samples]
+        for k in range(L):
+            outs = []
+            for d, direction in enumerate(dirs):
+                vals = [states[k][direction][n].detach()[:, :jacobian_samples] for n in names]
+                init = [h.detach()[k * D + d, :jacobian_samples] for h in hx]
+                p = {n: getattr(rnn, n + f"_l{k}" + ("_reverse" if d else "")).detach()
+                     for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", *spec.extra_params)}
+                gx = F.linear(layer_in, p["weight_ih"], p["bias_ih"])
+                jac[k, DIRECTIONS[direction]] = _jacobian_norms(spec.step, gx, vals, init, p, d == 1,
+                                                                entry[DIRECTIONS[direction]])
+                outs.append(vals[0])
+            out_k = torch.cat(outs, 2)
+            layer_in = out_k + layer_in if rnn.residual and k else out_k
+
+    rows, i = [], 0
+    for k in range(L):
+        for d, direction in enumerate(dirs):
+            dn = DIRECTIONS[direction]
+            s = entry[dn]
+            for j, name in enumerate(names):
+                per_t = g_states[i].norm(dim=-1).mean(1).tolist()           # [T]
+                i += 1
+                t_init = -1 if d == 0 else T
+                per_t_init = float(g_hx[j][k * D + d].norm(dim=-1).mean())
+                jn = jac.get((k, dn), {}).get(name)
+                for t, v in [*enumerate(per_t), (t_init, per_t_init)]:
+                    lag = s - t if d == 0 else t - s
+                    rows.append({"layer": k, "direction": dn, "state": name, "lag": lag, "t": t,
+                                 "norm": v, "jacobian_product_norm": None if jn is None else jn.get(t)})
+    recurrent = []
+    for k, dn, gate, w in recurrent_blocks(rnn):
+        rho, sigma = matrix_stats(w)
+        recurrent.append({"layer": k, "direction": dn, "gate": gate, "rows": w.shape[0],
+                          "spectral_radius": rho, "sigma_max": sigma})
+    rows.sort(key=lambda r: (r["layer"], r["direction"] != "fwd", r["state"] != "h", r["lag"]))
+    return Flow(rows, recurrent)
+
+
+def _jacobian_norms(step, gx, vals, init, p, reverse: bool, entry: int) -> dict[str, dict[int, float]]:
+    """{state name: {t: mean_b ||d state_entry / d state_t||_2}} for t from the entry back
+    to the initial state, by a chain of vector-Jacobian products through `step`.
+
+    G_t = d(state_entry)/d(state_t) [b, S, S] (S = states x H) starts as the identity; one
+    step back is G_{u-1} = G_u (d state_u / d state_{u-1}): S vector-Jacobian products per
+    sequence, done as one backward pass of the step on the batch repeated S times (torch.func's
+    vmap would save the repeated forward but imports torch._dynamo: seconds per process).
+    G is renormalised every step (its log scale kept apart) so that products of 1e-40 or
+    1e+40 stay representable in float32. Spectral norms: the largest eigenvalue of G G^T.
+    """
+    T, b, H = vals[0].shape
+    n = len(vals)
+    S = n * H
+    state = torch.cat(vals, -1)                    # [T, b, S]
+    start = torch.cat(init, -1)                    # [b, S]
+    order = range(entry, T) if reverse else range(entry, -1, -1)
+    G = torch.eye(S, dtype=state.dtype, device=state.device).expand(b, S, S).clone()
+    log_scale = torch.zeros(b, dtype=torch.float64, device=state.device)
+    saved_t, saved_G, saved_scale = [entry], [G], [log_scale]
+    with torch.enable_grad():
+        for u in order:
+            prev_t = u + 1 if reverse else u - 1
+            prev = (start if prev_t in (-1, T) else state[prev_t]).repeat_interleave(S, 0).requires_grad_()
+            new = torch.cat(step(gx[u].repeat_interleave(S, 0), tuple(prev.split(H, -1)), p), -1)
+            G = torch.autograd.grad(new, prev, G.reshape(b * S, S))[0].view(b, S, S)
+            m = G.abs().amax((1, 2))
+            m = torch.where((m > 0) & torch.isfinite(m), m, torch.ones_like(m))
+            G = G / m[:, None, None]
+            log_scale = log_scale + m.double().log()
+            saved_t.append(prev_t)
+            saved_G.append(G)
+            saved_scale.append(log_scale)
+    Gs = torch.stack(saved_G)                      # [n_t, b, S, S]
+    scale = torch.stack(saved_scale)               # [n_t, b]
+    out = {}
+    for j in range(n):
+        blk = Gs[:, :, j * H:(j + 1) * H, j * H:(j + 1) * H]
+        gram = blk @ blk.mT                        # entries <= H after the renormalisation
+        sig = torch.linalg.eigvalsh(gram)[..., -1].clamp_min(0).double().sqrt()
+        norms = (sig.log() + scale).exp().mean(1).tolist()
+        out[("h", "c")[j] if n > 1 else "h"] = dict(zip(saved_t, norms))
+    return out
+
+
+# ------------------------------------------------------------------------ task level
+def diagnostic_batch(task, samples: int = DEFAULT_SAMPLES, split: str = "val"):
+    """The first `samples` sequences of a split, the same for every architecture.
+
+    Right-padded tasks (Split.lengths): the `samples` longest-enough sequences, all cut to
+    one length (the shortest among them), so that every sequence has every lag.
+    """
+    from .tasks.base import Split
+
+    data = task.splits[split]
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise UsageError(f"samples must be a positive integer, got {samples!r}")
+    if data.lengths is None:
+        return data.take(slice(0, samples))
+    lengths = torch.as_tensor(data.lengths)
+    order = torch.argsort(-lengths, stable=True)[:samples].sort().values
+    cut = int(lengths[order].min())
+    part = data.take(order)
+    y = part.y[:, :cut] if task.kind == "many_to_many" else part.y
+    return Split(part.x[:, :cut], y, None)
+
+
+def cell_copy(cfg, task, model):
+    """`model` itself if it runs on the cell backend, else a cell-backend copy (same weights)."""
+    if getattr(model.rnn, "backend", None) == "cell":
+        return model
+    with torch.random.fork_rng(devices=[]):      # building initialises: keep the caller's RNG
+        twin = task.build_model(cfg.updated({"backend": "cell", "model_params": {}}))
+    twin.load_state_dict(model.state_dict())
+    return twin.to(next(model.parameters()).device)
+
+
+def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int = DEFAULT_SAMPLES,
+             loss_step: int | None = None, jacobian_samples: int = DEFAULT_JACOBIAN_SAMPLES
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """gradients.csv and recurrent.csv frames for a resolved RunConfig's task and model.
+
+    loss_step: the step s at which the loss is read (default: the last). Many-to-one tasks:
+    the prediction from the first s+1 steps (the input cut there); many-to-many: the loss of
+    the output at s alone. Runs in eval mode on the cell backend; leaves `model`, its
+    gradients and the torch RNG as they were.
+    """
+    from .tasks.base import Split
+
+    if task.kind not in ("many_to_one", "many_to_many") or not hasattr(model, "rnn"):
+        raise UsageError(f"gradient diagnostics need a many-to-one or many-to-many task "
+                         f"(a SequenceModel); task {task.name!r} is {task.kind}")
+    if isinstance(jacobian_samples, bool) or not isinstance(jacobian_samples, int) or jacobian_samples < 0:
+        raise UsageError(f"jacobian_samples must be a non-negative integer, got {jacobian_samples!r}")
+    device = next(model.parameters()).device
+    batch = diagnostic_batch(task, samples).to(device)
+    B, T = batch.x.shape[:2]
+    s = T - 1 if loss_step is None else loss_step
+    if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < T:
+        raise UsageError(f"loss step must be an integer in [0, {T - 1}], got {loss_step!r}")
+    if task.kind == "many_to_one":
+        x = batch.x[:, :s + 1]
+        loss_fn = lambda pred: task.loss(pred, batch) * B                       # noqa: E731
+        entry = {"fwd": s, "bwd": 0}
+    else:
+        x = batch.x
+        at_s = Split(batch.x[:, s:s + 1], batch.y[:, s:s + 1])
+        loss_fn = lambda pred: task.loss(pred[:, s:s + 1], at_s) * B            # noqa: E731
+        entry = {"fwd": s, "bwd": s}
+    twin = cell_copy(cfg, task, model)
+    was_training = twin.training
+    twin.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            flow = measure_flow(twin, x, loss_fn, entry=entry, jacobian_samples=min(jacobian_samples, B))
+    finally:
+        twin.train(was_training)
+    return frames(cfg, flow, at=at, step=step, loss_step=s, samples=B)
+
+
+def frames(cfg, flow: Flow, *, at: str, step: int, loss_step: int, samples: int
+           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    run = {"task": cfg.task, "arch": cfg.arch, "backend": cfg.backend, "bidirectional": cfg.bidirectional,
+           "layers": cfg.layers, "hidden": cfg.hidden, "seed": cfg.seed, "at": at, "step": step}
+    rec = pd.DataFrame([{**run, **r} for r in flow.recurrent], columns=list(RECURRENT_COLUMNS))
+    cand = CANDIDATE_GATE.get(cfg.arch, "all")
+    stats = {(r["layer"], r["direction"]): (r["spectral_radius"], r["sigma_max"])
+             for r in flow.recurrent if r["gate"] == cand}
+    rows = []
+    for r in flow.rows:
+        rho, sigma = stats[r["layer"], r["direction"]]
+        rows.append({**run, **r, "spectral_radius": rho, "sigma_max": sigma,
+                     "loss_step": loss_step, "samples": samples})
+    return pd.DataFrame(rows, columns=list(GRADIENT_COLUMNS)), rec
+
+
+def write(out: str | Path, grads: pd.DataFrame, recurrent: pd.DataFrame | None = None,
+          name: str = "gradients.csv") -> None:
+    from .io import atomic_write_text
+
+    out = Path(out)
+    atomic_write_text(out / name, grads.to_csv(index=False, lineterminator="\n"))
+    if recurrent is not None:
+        atomic_write_text(out / "recurrent.csv", recurrent.to_csv(index=False, lineterminator="\n"))
+
+
+def during_training(cfg, task, model, out: str | Path, step: int) -> None:
+    """The runner's hook (RunConfig.grad_diag_every): out/grad_checkpoints/step<N>.csv."""
+    grads, _ = diagnose(cfg, task, model, at="init" if step == 0 else f"step{step}", step=step)
+    write(Path(out) / "grad_checkpoints", grads, name=f"step{step}.csv")
+
+
+# ------------------------------------------------------------------------- summaries
+SUMMARY_KEYS = ("task", "arch", "backend", "bidirectional", "layers", "hidden", "seed", "at",
+                "layer", "direction", "state")
+
+
+def flow_summary(df: pd.DataFrame, lag: int | None = None) -> pd.DataFrame:
+    """Per (run, at, layer, direction, state): ratio = norm(lag) / norm(lag 0) (lag: the
+    largest measured by default) and the per-step factor exp(slope) of a least-squares
+    line through ln norm against lag >= 0 (< 1: vanishing, > 1: exploding); the same for
+    the Jacobian products (jacobian_ratio = their norm at that lag, as theirs is 1 at lag 0).
+    """
+    keys = [k for k in SUMMARY_KEYS if k in df.columns]
+    out = []
+    for key, g in df[df["lag"] >= 0].groupby(keys, sort=False, dropna=False):
+        g = g.sort_values("lag")
+        hi = int(g["lag"].max()) if lag is None else lag
+        value = lambda col, l: pd.to_numeric(g.loc[g["lag"] == l, col]).mean() if col in g else math.nan  # noqa: E731
+        n0, nh = value("norm", 0), value("norm", hi)
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row.update(lag=hi, norm_lag0=n0, norm_lag=nh,
+                   ratio=nh / n0 if n0 and math.isfinite(n0) and n0 > 0 else math.nan,
+                   factor=_fit_factor(g["lag"], g["norm"]),
+                   jacobian_ratio=value("jacobian_product_norm", hi),
+                   jacobian_factor=_fit_factor(g["lag"], g.get("jacobian_product_norm")))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _fit_factor(lag, norm) -> float:
+    if norm is None:
+        return math.nan
+    lag = np.asarray(lag, dtype=float)
+    norm = pd.to_numeric(pd.Series(np.asarray(norm, dtype=object)), errors="coerce").to_numpy(float)
+    ok = np.isfinite(norm) & (norm > 0)
+    if ok.sum() < 2 or np.ptp(lag[ok]) == 0:
+        return math.nan
+    slope = np.polyfit(lag[ok], np.log(norm[ok]), 1)[0]
+    return float(np.exp(slope))

@@ -1,0 +1,361 @@
+"""The experiment grid: a pipeline config -> the list of cells, each one training run.
+
+A grid config (workflows/config/*.yaml, checked by workflows/config/schema.yaml)
+names RunConfig keys in three layers, most specific last:
+
+    grid:      every cell                       arch: [rnn, lstm], hidden: 64, seed: [0, 1]
+    variants:  extra copies of `grid`, each     - {arch: [lstm, gru], bidirectional: true}
+               changing some keys
+    tasks:     one block per task: its task_    adding: {task_params: {seq_len: [50, 100]}}
+               params, model_params and any
+               key it sets for itself
+
+A list is an axis (its values are crossed), a scalar is a fixed value. For each
+task, the cells are the union over [grid, grid+variant, ...] of the product of the
+axes, with the task block overriding (grid < variant < task), minus the cells
+matching an `exclude` entry. `backend: auto` is resolved here as `rnnbench train`
+does (fused where the cell has it, else cell); a backend a cell lacks is dropped.
+
+A cell's id is readable and stable: the cell's value on every axis the config
+declares for it, with backend, direction, layers, hidden and seed always shown,
+then a short hash of the cell's whole config:
+
+    T100_fused_uni_l1_h32_s0-3f9a1c     ->  results/runs/adding/lstm/T100_fused_uni_l1_h32_s0-3f9a1c/
+
+It depends only on the cell's own config, not on the other cells or the order of
+the config: adding a seed or an axis value keeps every other id, and a changed
+setting gives the affected cells new ids (new runs), so a run directory only
+ever holds one config.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .config import RunConfig, config_hash
+from .errors import UsageError, choices, unknown
+
+# Keys of a block that are not RunConfig keys.
+TASK_ONLY = ("task_params", "resources")
+NESTED = ("task_params", "model_params")
+# RunConfig float fields: written as floats so that `lr: 1` and `lr: 1.0` are one cell.
+FLOATS = ("lr", "momentum", "weight_decay", "dropout", "forget_bias", "clip")
+
+# The id: these keys always, in this order (task/model params and other axes around them).
+ALWAYS = ("backend", "bidirectional", "layers", "hidden")
+ALIAS = {"seq_len": "T", "hidden": "h", "layers": "l", "seed": "s", "batch_size": "bs",
+         "epochs": "ep", "weight_decay": "wd", "momentum": "mom", "dropout": "drop",
+         "forget_bias": "fb", "eval_every": "eval", "checkpoint_every": "ckpt",
+         "eval_batch_size": "ebs", "tbptt": "tbptt", "lr": "lr", "clip": "clip", "steps": "steps"}
+VALUE_ONLY = ("backend", "optimizer", "device", "variant")
+HASH_CHARS = 6
+# The pipeline's own defaults, below the config's: a job says which device it needs
+# (so it can ask for a GPU) and uses the one core the scheduler gives it.
+PIPELINE_DEFAULTS = {"device": "cpu", "threads": 1}
+RUN_DEFAULTS = RunConfig().to_dict()
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: `rnnbench train --config <config as JSON> --out <results>/runs/<path>`."""
+    task: str
+    arch: str
+    id: str
+    config: dict[str, Any]                  # RunConfig keys, exactly what the run is given
+    resources: dict[str, Any] = field(default_factory=dict)
+    gradients: bool = False                 # gradient diagnostics at init for this cell
+
+    @property
+    def path(self) -> str:
+        """<task>/<arch>/<id>: the run's folder under runs/ (and gradients/)."""
+        return f"{self.task}/{self.arch}/{self.id}"
+
+    @property
+    def threads(self) -> int:
+        return int(self.config.get("threads") or 1)
+
+    def config_json(self) -> str:
+        return canonical_json(self.config)
+
+
+def canonical_json(d: dict[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------------- registries
+def _registries():
+    """(TASKS, CELLS, backends_for): read here so that every name check uses the registries."""
+    from .models import CELLS, backends_for
+    from .tasks import TASKS
+    return TASKS, CELLS, backends_for
+
+
+def resolve_backend(arch: str, backend: str, backends_for) -> str | None:
+    """`auto` -> fused where the cell has it, else cell (as `rnnbench train`); None if absent."""
+    offered = backends_for(arch)
+    if backend == "auto":
+        return "fused" if "fused" in offered else "cell"
+    return backend if backend in offered else None
+
+
+# ------------------------------------------------------------------------- expansion
+def expand(config: dict[str, Any]) -> list[Cell]:
+    """Every cell of a (schema-validated) grid config, in config order, ids unique.
+
+    Raises UsageError (one line, naming the valid choices) for an unknown task or
+    cell, a task parameter the task does not have, a value RunConfig rejects, or a
+    config whose axes leave no cell.
+    """
+    TASKS, CELLS, backends_for = _registries()
+    grid = dict(config.get("grid") or {})
+    variants = [dict(v) for v in config.get("variants") or []]
+    tasks = config.get("tasks") or {}
+    excludes = config.get("exclude") or []
+    grad_select = (config.get("gradients") or {}).get("cells") or []
+    base_resources = dict(config.get("resources") or {})
+    if not tasks:
+        raise UsageError("the grid config names no task (tasks: {name: {...}}; "
+                         f"valid: {choices(TASKS.names())})")
+    for name in tasks:
+        if name not in TASKS:
+            raise unknown("task", name, TASKS.names())
+    valid_keys = [*RunConfig.field_names(), "kind"]
+    for where, entries in (("exclude", excludes), ("gradients.cells", grad_select)):
+        for i, m in enumerate(entries):
+            for key in m:
+                if "." not in key and key not in valid_keys:
+                    raise UsageError(f"unknown key {key!r} in {where}[{i}] (valid: {choices(valid_keys)}, "
+                                     "task_params.NAME, model_params.NAME)")
+    for where, block in [("grid", grid), *((f"variants[{i}]", v) for i, v in enumerate(variants)),
+                         *((f"tasks.{t}", b or {}) for t, b in tasks.items())]:
+        for arch in _as_list(block.get("arch", [])):
+            if arch not in CELLS:
+                raise UsageError(f"unknown cell {arch!r} in {where}.arch "
+                                 f"(valid: {choices(CELLS.names())})")
+
+    cells: dict[tuple[str, str, str], Cell] = {}
+    dropped: dict[tuple[str, str], set[str]] = {}   # (task, arch) -> backends asked but absent
+    for tname, tblock in tasks.items():
+        tblock = dict(tblock or {})
+        task_cls = TASKS.get(tname)
+        resources = {**base_resources, **(tblock.pop("resources", None) or {})}
+        for layer in [{}, *variants]:
+            merged, task_params = _merge(PIPELINE_DEFAULTS, grid, layer, tblock)
+            if "arch" not in merged:
+                raise UsageError(f"no cell for task {tname!r}: set `arch` in grid or tasks.{tname} "
+                                 f"(valid: {choices(CELLS.names())})")
+            for cfg, axes in _product(tname, merged, task_params):
+                _normalise(cfg, task_cls)
+                for k in (*ALWAYS, "seed"):   # the id shows them: make them explicit
+                    cfg.setdefault(k, task_cls.defaults.get(k, RUN_DEFAULTS[k]))
+                backend = resolve_backend(cfg["arch"], cfg.get("backend", "auto"), backends_for)
+                if backend is None:
+                    dropped.setdefault((tname, cfg["arch"]), set()).add(cfg["backend"])
+                    continue
+                cfg["backend"] = backend
+                _check(cfg, task_cls)
+                facts = {**cfg, "kind": task_cls.kind}
+                if any(matches(facts, m) for m in excludes):
+                    continue
+                cid = cell_id(cfg, axes)
+                key = (tname, cfg["arch"], cid)
+                if key not in cells:
+                    cells[key] = Cell(tname, cfg["arch"], cid, cfg, dict(resources),
+                                      any(matches(facts, m) for m in grad_select))
+    _check_dropped(cells, dropped, backends_for)
+    if not cells:
+        raise UsageError("the grid config leaves no cell (every combination is excluded)")
+    return list(cells.values())
+
+
+def _as_list(v) -> list:
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _merge(*blocks: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Later blocks win, key by key (model_params entry by entry); task_params apart."""
+    merged: dict[str, Any] = {}
+    model_params: dict[str, Any] = {}
+    task_params: dict[str, Any] = {}
+    for b in blocks:
+        for k, v in b.items():
+            if k == "model_params":
+                model_params.update(v or {})
+            elif k == "task_params":
+                task_params.update(v or {})
+            elif k not in TASK_ONLY:
+                merged[k] = v
+    if model_params:
+        merged["model_params"] = model_params
+    return merged, task_params
+
+
+def _product(task: str, merged: dict[str, Any], task_params: dict[str, Any]):
+    """(cell config, axis keys) for every combination of the list-valued keys."""
+    flat: list[tuple[str, Any]] = [("task_params." + k, v) for k, v in task_params.items()]
+    flat += [("model_params." + k, v) for k, v in merged.get("model_params", {}).items()]
+    flat += [(k, v) for k, v in merged.items() if k != "model_params"]
+    axes = [k for k, v in flat if isinstance(v, list)]
+    for k, v in flat:
+        if isinstance(v, list) and not v:
+            raise UsageError(f"axis {k!r} of task {task!r} is empty: give it at least one value")
+    values = [v if isinstance(v, list) else [v] for _, v in flat]
+    for combo in itertools.product(*values):
+        cfg: dict[str, Any] = {"task": task}
+        for (k, _), v in zip(flat, combo):
+            if "." in k:
+                group, name = k.split(".", 1)
+                cfg.setdefault(group, {})[name] = v
+            else:
+                cfg[k] = v
+        yield cfg, axes
+
+
+def _normalise(cfg: dict[str, Any], task_cls) -> None:
+    """One spelling per value: floats as floats, task params in their declared types."""
+    for k in FLOATS:
+        if isinstance(cfg.get(k), int) and not isinstance(cfg.get(k), bool):
+            cfg[k] = float(cfg[k])
+    if "task_params" in cfg:
+        specs = {s["name"]: s for s in task_cls.param_specs()}
+        for k, v in cfg["task_params"].items():
+            if specs.get(k, {}).get("type") == "float" and isinstance(v, int) and not isinstance(v, bool):
+                cfg["task_params"][k] = float(v)
+
+
+def _check(cfg: dict[str, Any], task_cls) -> None:
+    """What `rnnbench train` would reject, rejected now (before any job runs)."""
+    try:
+        RunConfig.from_dict(cfg, "the grid config").validate()
+        task_cls(task_cls.parse_params(cfg.get("task_params", {})))   # runs the task's check()
+        if task_cls.kind == "seq2seq":
+            from .models.seq2seq import parse_options
+            parse_options(cfg.get("model_params") or {})
+    except UsageError as e:
+        raise UsageError(f"{e} (in the cells of task {cfg['task']!r}, arch {cfg['arch']!r})") from None
+
+
+def _check_dropped(cells, dropped, backends_for) -> None:
+    have = {(c.task, c.arch) for c in cells.values()}
+    for (task, arch), asked in dropped.items():
+        if (task, arch) not in have:
+            raise UsageError(f"cell {arch!r} has no {' or '.join(sorted(asked))} backend, so task "
+                             f"{task!r} gets no {arch} cell (backends for {arch}: "
+                             f"{', '.join(backends_for(arch))}; `backend: auto` picks the fastest)")
+
+
+# ------------------------------------------------------------------------- matching
+def matches(facts: dict[str, Any], match: dict[str, Any]) -> bool:
+    """True when every key of `match` holds for the cell (a list: any of its values).
+
+    Keys are RunConfig keys, `kind` (the task's kind) or dotted `task_params.X` /
+    `model_params.X`; a key the cell does not set never matches.
+    """
+    for key, want in match.items():
+        if "." in key:
+            group, name = key.split(".", 1)
+            container = facts.get(group) or {}
+            if name not in container:
+                return False
+            have = container[name]
+        elif key in facts:
+            have = facts[key]
+        else:
+            return False
+        options = want if isinstance(want, list) else [want]
+        if not any(_same(have, w) for w in options):
+            return False
+    return True
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a == b
+
+
+# ------------------------------------------------------------------------- ids
+def cell_id(cfg: dict[str, Any], axes: Iterable[str] = ()) -> str:
+    """`<axis tokens>_<backend>_<uni|bi>_l<layers>_h<hidden>_s<seed>-<hash>`; see the module doc."""
+    axes = set(axes)
+    keys: list[str] = []
+    keys += [f"task_params.{k}" for k in sorted(cfg.get("task_params", {})) if f"task_params.{k}" in axes]
+    keys += [f"model_params.{k}" for k in sorted(cfg.get("model_params", {})) if f"model_params.{k}" in axes]
+    keys += list(ALWAYS)
+    keys += [k for k in RunConfig.field_names()
+             if k in axes and k not in ALWAYS and k not in ("seed", "arch", "task") and k not in NESTED]
+    keys += ["seed"]
+    tokens = []
+    for k in keys:
+        group, _, name = k.rpartition(".")
+        value = cfg[group].get(name) if group else cfg.get(name, RUN_DEFAULTS.get(name))
+        tokens.append(token(name, value))
+    return "_".join(tokens) + "-" + config_hash(cfg)[:HASH_CHARS]
+
+
+def token(key: str, value: Any) -> str:
+    """One readable, path-safe piece of an id: T100, h64, bi, lr0.001, clipoff, attention."""
+    if key == "bidirectional":
+        return "bi" if value else "uni"
+    prefix = "" if key in VALUE_ONLY else ALIAS.get(key, key.replace("_", ""))
+    if value is None:
+        text = "off"
+    elif isinstance(value, bool):
+        return prefix if value else "no" + prefix
+    elif isinstance(value, float):
+        text = repr(value)[:-2] if repr(value).endswith(".0") else repr(value)
+    else:
+        text = str(value)
+    return re.sub(r"[^A-Za-z0-9.+-]", "-", prefix + text)
+
+
+# ------------------------------------------------------------------------- tables
+def cells_table(cells: list[Cell]) -> list[dict[str, Any]]:
+    """One row per cell (for provenance/cells.csv and aggregation's expected runs)."""
+    return [{"task": c.task, "arch": c.arch, "cell_id": c.id, "path": c.path,
+             "gradients": c.gradients, "config": c.config_json()} for c in cells]
+
+
+def write_if_changed(path: str | Path, text: str) -> bool:
+    """Write atomically unless the file already holds `text` (keeps its mtime); True if written."""
+    from .io import atomic_write_text
+    p = Path(path)
+    try:
+        if p.read_text() == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(p, text)
+    return True
+
+
+def needed_datasets(cells: list[Cell]) -> list[str]:
+    """The datasets the cells read: a task's only dataset, or, for a task that may read
+    several (seqdigits: mnist, fashion-mnist), the one its parameters name (source: mnist)."""
+    import dataclasses
+
+    TASKS = _registries()[0]
+    needed: set[str] = set()
+    for c in cells:
+        cls = TASKS.get(c.task)
+        if len(cls.datasets) == 1:
+            needed.add(cls.datasets[0])
+        elif cls.datasets:
+            values = dataclasses.asdict(cls.parse_params(c.config.get("task_params", {}))).values()
+            needed.update(v for v in values if isinstance(v, str) and v in cls.datasets)
+    return sorted(needed)
+
+
+def check_data(cells: list[Cell], data_dir: str | None = None) -> None:
+    """Every dataset the grid reads is in the data dir, or may be downloaded by the jobs;
+    otherwise the data layer's UsageError (where it looked, how to get it)."""
+    from . import data
+
+    for ds in needed_datasets(cells):
+        missing = [s for s in data.status(ds, data_dir) if s.status == "missing"]
+        if missing and not data.downloads_allowed():
+            data.resolve(ds, data_dir=data_dir, download=False, quiet=True)

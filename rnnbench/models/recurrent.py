@@ -1,0 +1,505 @@
+"""Recurrent stacks of the cells in `cells.py`, behind one interface with two backends.
+
+    x [T, B, in] ─► layer 0 ─► dropout ─► layer 1 (+ its input if residual) ─► ... ─► output [T, B, H*dirs]
+                    each layer: forward direction  t = 0 .. L_b-1   ─► h_n[2k]
+                                backward direction t = L_b-1 .. 0   ─► h_n[2k+1]   (bidirectional)
+
+fused   torch.nn.RNN / LSTM / GRU (oneDNN on CPU, cuDNN on GPU): rnn, irnn, lstm, gru.
+cell    explicit loops, every cell. Two paths:
+        - fast (rnn, irnn, lstm, gru): the input projection of all steps in one matmul, then
+          a scan with one recurrent matmul (torch.addmm) and in-place activations per step,
+          run without autograd; a custom autograd.Function holds a hand-written backward
+          through time: one matmul per step for dL/dh_{t-1}, the rest in bulk (activation
+          derivatives before the loop, dL/dW_hh as one [4H, T*B] x [T*B, H] matmul after).
+        - reference (gru-cho, jordan, and every cell with return_states=True): autograd
+          through `CellSpec.step` one step at a time, each state h_t its own graph node.
+        TorchScript was measured on the fast path's loops and gave nothing (and is deprecated).
+
+lengths (right-padded batches, both backends): outputs at padded steps are zero, h_n is the
+state at each sequence's last valid step, the backward direction runs over the valid part.
+The cell backend sorts the batch by length so that the sequences still running at step t are
+the rows [:sizes[t]] (as cuDNN's packed sequences do), then restores the order.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import torch
+import torch.nn.functional as F
+from torch import _VF, nn
+from torch.autograd.function import once_differentiable
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from ..errors import UsageError, unknown
+from .cells import CELLS, CellSpec
+
+BACKENDS = ("fused", "cell")
+DIRECTIONS = ("forward", "backward")
+
+
+def backends_for(arch: str) -> tuple[str, ...]:
+    return BACKENDS if CELLS.get(arch).fused else ("cell",)
+
+
+def build(arch: str, input_size: int, hidden_size: int, *, backend: str = "fused",
+          bidirectional: bool = False, layers: int = 1, batch_first: bool = False,
+          dropout: float = 0.0, residual: bool = False, forget_bias: float = 1.0) -> nn.Module:
+    """A recurrent stack: `output, h_n = m(x, hx=None, lengths=None)`, shapes as torch.nn.
+
+    dropout: on the outputs of every layer but the last, in training mode (as torch.nn).
+    residual: layers k >= 1 add their (dropped-out) input to their output; layer 0 does not,
+        its input width differs in general. With layers=1 it changes nothing.
+    forget_bias: lstm only (the options a cell takes are `CELLS.get(arch).options`; other
+        cells ignore it).
+    """
+    spec = CELLS.get(arch)
+    if backend not in BACKENDS:
+        raise unknown("backend", backend, BACKENDS)
+    if backend not in backends_for(arch):
+        raise UsageError(f"cell {arch!r} has no {backend} backend "
+                         f"(backends for {arch}: {', '.join(backends_for(arch))})")
+    for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("layers", layers)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+            raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
+        raise UsageError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    options = {k: v for k, v in {"forget_bias": forget_bias}.items() if k in spec.options}
+    cls = _FUSED[spec.fused] if backend == "fused" else CellRecurrent
+    module = cls(spec, int(input_size), int(hidden_size), int(layers), bool(bidirectional),
+                 bool(batch_first), float(dropout), bool(residual))
+    if spec.init:
+        spec.init(module, **options)
+    return module
+
+
+class _Stack:
+    """Attributes common to both backends (besides torch.nn's hidden_size, num_layers, ...)."""
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+def _check_lengths(lengths, T: int, B: int) -> torch.Tensor:
+    lengths = torch.as_tensor(lengths).cpu().long()
+    if lengths.shape != (B,) or not bool(((lengths >= 1) & (lengths <= T)).all()):
+        got = lengths.tolist() if lengths.numel() <= 8 else f"shape {tuple(lengths.shape)}"
+        raise UsageError(f"lengths must be {B} integers in [1, {T}], got {got}")
+    return lengths
+
+
+# ------------------------------------------------------------------------------- fused
+_VF_RUN = {"RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu, "LSTM": _VF.lstm, "GRU": _VF.gru}
+
+
+class _Fused(_Stack):
+    """torch.nn.RNN / LSTM / GRU with `lengths` and `residual` added; the rest is torch's."""
+    backend = "fused"
+
+    def __init__(self, spec: CellSpec, input_size, hidden_size, layers, bidirectional,
+                 batch_first, dropout, residual):
+        kw = {"nonlinearity": "relu"} if spec.fused == "RNN_RELU" else {}
+        super().__init__(input_size, hidden_size, num_layers=layers, batch_first=batch_first,
+                         dropout=dropout, bidirectional=bidirectional, **kw)
+        self.arch, self.residual = spec.name, residual
+
+    def forward(self, x, hx=None, lengths=None, return_states=False):
+        if return_states:
+            raise UsageError("return_states needs backend 'cell' (the fused kernels keep no per-step states)")
+        if lengths is not None:
+            if isinstance(x, PackedSequence):
+                raise UsageError("give lengths or a PackedSequence, not both")
+            T, B = x.shape[:2][::-1] if self.batch_first else x.shape[:2]
+            x = pack_padded_sequence(x, _check_lengths(lengths, T, B), self.batch_first,
+                                     enforce_sorted=False)
+        run = self._layerwise if self.residual and self.num_layers > 1 else super().forward
+        output, h_n = run(x, hx)
+        if lengths is not None:
+            output = pad_packed_sequence(output, self.batch_first, total_length=T)[0]
+        return output, h_n
+
+    def _layerwise(self, x, hx):
+        """torch.nn runs the whole stack in one kernel call; a residual stack runs one call
+        per layer (the same kernels torch.nn.RNNBase.forward calls) and adds the inputs."""
+        packed = isinstance(x, PackedSequence)
+        data = x.data if packed else x
+        D, L = (2 if self.bidirectional else 1), self.num_layers
+        if hx is None:
+            B = int(x.batch_sizes[0]) if packed else x.shape[0 if self.batch_first else 1]
+            zeros = data.new_zeros(L * D, B, self.hidden_size)
+            hx = (zeros, zeros) if self.mode == "LSTM" else zeros
+        elif packed:
+            hx = self.permute_hidden(hx, x.sorted_indices)
+        hx = hx if self.mode == "LSTM" else (hx,)
+        per_layer = len(self._flat_weights) // L
+        finals = []
+        for k in range(L):
+            if k:
+                data = F.dropout(data, self.dropout, self.training)
+            h0 = tuple(s[k * D:(k + 1) * D] for s in hx)
+            h0 = h0 if self.mode == "LSTM" else h0[0]
+            weights = self._flat_weights[k * per_layer:(k + 1) * per_layer]
+            if packed:
+                out, *h_n = _VF_RUN[self.mode](data, x.batch_sizes, h0, weights, True, 1, 0.0,
+                                               self.training, self.bidirectional)
+            else:
+                out, *h_n = _VF_RUN[self.mode](data, h0, weights, True, 1, 0.0, self.training,
+                                               self.bidirectional, self.batch_first)
+            data = out + data if k else out
+            finals.append(h_n)
+        h_n = tuple(torch.cat(s) for s in zip(*finals))
+        h_n = h_n if self.mode == "LSTM" else h_n[0]
+        if packed:
+            data = PackedSequence(data, x.batch_sizes, x.sorted_indices, x.unsorted_indices)
+            h_n = self.permute_hidden(h_n, x.unsorted_indices)
+        return data, h_n
+
+
+class FusedRNN(_Fused, nn.RNN):
+    pass
+
+
+class FusedLSTM(_Fused, nn.LSTM):
+    pass
+
+
+class FusedGRU(_Fused, nn.GRU):
+    pass
+
+
+_FUSED = {"RNN_TANH": FusedRNN, "RNN_RELU": FusedRNN, "LSTM": FusedLSTM, "GRU": FusedGRU}
+
+
+# -------------------------------------------------------------------------------- cell
+class _Batch:
+    """Lengths of a right-padded time-major batch, sorted longest first.
+
+    sizes[t]: the rows still running at step t are [:sizes[t]] (None: every row, every step).
+    sort / unsort: into and out of that order (dim 1); flip: reverse time within each
+    sequence's valid part (a plain flip without lengths).
+    """
+
+    def __init__(self, lengths, T: int, B: int, device):
+        self.sizes = self.valid = self.order = None
+        if lengths is None:
+            return
+        lengths, order = _check_lengths(lengths, T, B).sort(descending=True)
+        steps = torch.arange(T)[:, None]
+        valid = steps < lengths                                          # [T, B]
+        self.sizes = valid.sum(1).tolist()
+        self.valid = valid[..., None].to(device)
+        self.order, self.inverse = order.to(device), order.argsort().to(device)
+        self.last = ((lengths - 1).to(device), torch.arange(B, device=device))
+        self.reverse = torch.where(valid, lengths - 1 - steps, steps).to(device)
+
+    def sort(self, t):
+        return t if self.order is None else t.index_select(1, self.order)
+
+    def unsort(self, t):
+        return t if self.order is None else t.index_select(1, self.inverse)
+
+    def flip(self, t):
+        return t.flip(0) if self.order is None else t.gather(0, self.reverse[..., None].expand_as(t))
+
+    def final(self, t):
+        """[T, B, H] -> [B, H]: each sequence's entry at its last valid step (a copy)."""
+        return t[-1].clone() if self.order is None else t[self.last]
+
+    def steps(self, T: int, B: int) -> list[int]:
+        return self.sizes or [B] * T
+
+    def buffer(self, like, *shape):
+        """Scan buffers; zeroed with lengths, so that padded rows stay zero and finite."""
+        return like.new_zeros(shape) if self.sizes else like.new_empty(shape)
+
+
+class _RNNScan(torch.autograd.Function):
+    """h_t = act(gx_t + W_hh h_{t-1}), gx = W_ih x + b_ih + b_hh; act = tanh or relu."""
+
+    @staticmethod
+    def forward(ctx, gx, h0, w_hh, relu: bool, seq: _Batch):
+        T, B, H = gx.shape
+        out = seq.buffer(gx, T, B, H)
+        h, wt = h0, w_hh.t()
+        for t, b in enumerate(seq.steps(T, B)):
+            h = torch.addmm(gx[t, :b], h[:b], wt, out=out[t, :b])
+            h.relu_() if relu else h.tanh_()
+        ctx.relu, ctx.seq = relu, seq
+        ctx.save_for_backward(out, h0, w_hh)
+        return out, seq.final(out)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout, dh_n):
+        out, h0, w_hh = ctx.saved_tensors
+        T, B, H = out.shape
+        dact = (out > 0).to(out.dtype) if ctx.relu else 1 - out * out
+        dpre = ctx.seq.buffer(out, T, B, H)
+        dh = dh_n.clone(memory_format=torch.contiguous_format)
+        steps = ctx.seq.steps(T, B)
+        for t in reversed(range(T)):
+            b = steps[t]
+            d = torch.add(dh[:b], dout[t, :b], out=dpre[t, :b]).mul_(dact[t, :b])
+            torch.mm(d, w_hh, out=dh[:b])
+        h_prev = torch.cat([h0[None], out[:-1]])
+        return dpre, dh, dpre.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), None, None
+
+
+class _LSTMScan(torch.autograd.Function):
+    """lstm_step over gx = W_ih x + b_ih + b_hh [T, B, 4H] (gates i, f, g, o)."""
+
+    @staticmethod
+    def forward(ctx, gx, h0, c0, w_hh, seq: _Batch):
+        T, B, G = gx.shape
+        H = G // 4
+        gates = seq.buffer(gx, T, B, G)                      # activated i, f, g, o
+        cs, tanh_cs, out = (seq.buffer(gx, T, B, H) for _ in range(3))
+        h, c, wt = h0, c0, w_hh.t()
+        for t, b in enumerate(seq.steps(T, B)):
+            a = torch.addmm(gx[t, :b], h[:b], wt, out=gates[t, :b])
+            a[:, :2 * H].sigmoid_()
+            a[:, 2 * H:3 * H].tanh_()
+            a[:, 3 * H:].sigmoid_()
+            i, f, g, o = a.chunk(4, 1)
+            c = torch.mul(f, c[:b], out=cs[t, :b]).addcmul_(i, g)
+            h = torch.mul(o, torch.tanh(c, out=tanh_cs[t, :b]), out=out[t, :b])
+        ctx.seq = seq
+        ctx.save_for_backward(gates, cs, tanh_cs, out, h0, c0, w_hh)
+        return out, seq.final(out), seq.final(cs)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout, dh_n, dc_n):
+        gates, cs, tanh_cs, out, h0, c0, w_hh = ctx.saved_tensors
+        T, B, G = gates.shape
+        H = G // 4
+        i, f, g, o = gates.unflatten(2, (4, H)).unbind(2)
+        c_prev = torch.cat([c0[None], cs[:-1]])
+        # dL/d(pre-activation): dc * k_ifg for i, f, g and dh * k_o for o; dc_t += dh_t * k_c
+        k_ifg = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], 2)
+        k_o = tanh_cs * o * (1 - o)
+        k_c = o * (1 - tanh_cs * tanh_cs)
+        dgates = ctx.seq.buffer(gates, T, B, 4, H)
+        dh = dh_n.clone(memory_format=torch.contiguous_format)
+        dc = dc_n.clone(memory_format=torch.contiguous_format)
+        steps = ctx.seq.steps(T, B)
+        for t in reversed(range(T)):
+            b = steps[t]
+            dh_t, dc_t = dh[:b], dc[:b]
+            dh_t.add_(dout[t, :b])
+            dc_t.addcmul_(dh_t, k_c[t, :b])
+            torch.mul(dc_t.unsqueeze(1), k_ifg[t, :b], out=dgates[t, :b, :3])
+            torch.mul(dh_t, k_o[t, :b], out=dgates[t, :b, 3])
+            dc_t.mul_(f[t, :b])
+            torch.mm(dgates[t, :b].flatten(1), w_hh, out=dh_t)
+        dgates = dgates.flatten(2)
+        h_prev = torch.cat([h0[None], out[:-1]])
+        return dgates, dh, dc, dgates.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), None
+
+
+class _GRUScan(torch.autograd.Function):
+    """gru_step over gx = W_ih x + b_ih [T, B, 3H] (gates r, z, n); b_hh stays inside r * (.)."""
+
+    @staticmethod
+    def forward(ctx, gx, h0, w_hh, b_hh, seq: _Batch):
+        T, B, G = gx.shape
+        H = G // 3
+        gates, gh = seq.buffer(gx, T, B, G), seq.buffer(gx, T, B, G)   # r, z, n; W_hh h + b_hh
+        out = seq.buffer(gx, T, B, H)
+        h, wt = h0, w_hh.t()
+        for t, b in enumerate(seq.steps(T, B)):
+            a = torch.addmm(b_hh, h[:b], wt, out=gh[t, :b])
+            r, z = torch.add(gx[t, :b, :2 * H], a[:, :2 * H], out=gates[t, :b, :2 * H]).sigmoid_().chunk(2, 1)
+            n = torch.addcmul(gx[t, :b, 2 * H:], r, a[:, 2 * H:], out=gates[t, :b, 2 * H:]).tanh_()
+            h = torch.lerp(n, h[:b], z, out=out[t, :b])                  # (1 - z) * n + z * h
+        ctx.seq = seq
+        ctx.save_for_backward(gates, gh, out, h0, w_hh)
+        return out, seq.final(out)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout, dh_n):
+        gates, gh, out, h0, w_hh = ctx.saved_tensors
+        T, B, G = gates.shape
+        H = G // 3
+        r, z, n = gates.unflatten(2, (3, H)).unbind(2)
+        h_prev = torch.cat([h0[None], out[:-1]])
+        # dL/d(n's pre-activation) = dh * k_n; dL/d(W_hh h + b_hh) = dh * k_gh (r, z, n rows)
+        k_n = (1 - z) * (1 - n * n)
+        k_gh = torch.stack([k_n * gh[..., 2 * H:] * r * (1 - r), (h_prev - n) * z * (1 - z), k_n * r], 2)
+        dgh = ctx.seq.buffer(gates, T, B, 3, H)
+        dhs = ctx.seq.buffer(gates, T, B, H)
+        dh = dh_n.clone(memory_format=torch.contiguous_format)
+        steps = ctx.seq.steps(T, B)
+        for t in reversed(range(T)):
+            b = steps[t]
+            d = torch.add(dh[:b], dout[t, :b], out=dhs[t, :b])
+            torch.mul(d.unsqueeze(1), k_gh[t, :b], out=dgh[t, :b])
+            torch.addmm(d * z[t, :b], dgh[t, :b].flatten(1), w_hh, out=dh[:b])
+        dgh = dgh.flatten(2)
+        dgx = torch.cat([dgh[..., :2 * H], dhs * k_n], 2)
+        return dgx, dh, dgh.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), dgh.sum((0, 1)), None
+
+
+def _rnn_fast(relu: bool):
+    def run(x, state, p, seq):
+        gx = F.linear(x, p["weight_ih"], p["bias_ih"] + p["bias_hh"])
+        out, h = _RNNScan.apply(gx, state[0], p["weight_hh"], relu, seq)
+        return out, (h,)
+    return run
+
+
+def _lstm_fast(x, state, p, seq):
+    gx = F.linear(x, p["weight_ih"], p["bias_ih"] + p["bias_hh"])
+    out, h, c = _LSTMScan.apply(gx, *state, p["weight_hh"], seq)
+    return out, (h, c)
+
+
+def _gru_fast(x, state, p, seq):
+    gx = F.linear(x, p["weight_ih"], p["bias_ih"])
+    out, h = _GRUScan.apply(gx, state[0], p["weight_hh"], p["bias_hh"], seq)
+    return out, (h,)
+
+
+FAST = {"rnn": _rnn_fast(False), "irnn": _rnn_fast(True), "lstm": _lstm_fast, "gru": _gru_fast}
+
+
+def _unroll(step, gx, state, p, valid, probes):
+    """The reference loop: autograd through `step`, one graph node per step and state.
+
+    valid [T, B, 1] or None: past a sequence's last valid step its state is carried unchanged
+    and its output is zero. probes: per state a zero [T, B, H] tensor added to the state at
+    every step, so that its gradient is dL/dstate_t. Returns output, final state, and the
+    states stacked per name ([T, B, H] each).
+    """
+    seen = []
+    for t in range(gx.shape[0]):
+        new = step(gx[t], state, p)
+        if valid is not None:
+            new = tuple(torch.where(valid[t], n, s) for n, s in zip(new, state))
+        if probes is not None:
+            new = tuple(n + q[t] for n, q in zip(new, probes))
+        state = new
+        seen.append(state)
+    stacked = [torch.stack(s) for s in zip(*seen)]
+    out = stacked[0] if valid is None else torch.where(valid, stacked[0], 0)
+    return out, state, stacked
+
+
+class CellRecurrent(_Stack, nn.Module):
+    """The explicit-cell backend; parameters named and shaped as torch.nn's, on the module."""
+    backend = "cell"
+
+    def __init__(self, spec: CellSpec, input_size, hidden_size, layers, bidirectional,
+                 batch_first, dropout, residual):
+        super().__init__()
+        self.spec, self.arch = spec, spec.name
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, layers
+        self.bidirectional, self.batch_first = bidirectional, batch_first
+        self.dropout, self.residual = dropout, residual
+        G, H, D = spec.n_gates * hidden_size, hidden_size, 2 if bidirectional else 1
+        for k in range(layers):
+            for d in range(D):
+                shapes = {"weight_ih": (G, input_size if k == 0 else H * D), "weight_hh": (G, H),
+                          "bias_ih": (G,), "bias_hh": (G,)}
+                shapes.update({n: (H, H) if n.startswith("weight") else (H,) for n in spec.extra_params})
+                for name, shape in shapes.items():
+                    self.register_parameter(name + self._suffix(k, d), nn.Parameter(torch.empty(shape)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch.nn's init: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+        bound = 1 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    @staticmethod
+    def _suffix(k: int, d: int) -> str:
+        return f"_l{k}" + ("_reverse" if d else "")
+
+    def _params(self, k: int, d: int) -> dict[str, torch.Tensor]:
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", *self.spec.extra_params)
+        return {n: getattr(self, n + self._suffix(k, d)) for n in names}
+
+    def extra_repr(self) -> str:
+        return (f"{self.arch}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bidirectional={self.bidirectional}, batch_first={self.batch_first}, "
+                f"dropout={self.dropout}, residual={self.residual}")
+
+    def forward(self, x, hx=None, lengths=None, return_states=False):
+        """output, h_n = m(x, hx, lengths); lstm: output, (h_n, c_n).
+
+        return_states=True adds a third value, one dict per layer:
+        {direction: {state name: [T, B, H]}} ("forward" / "backward"; "h", and "c" for lstm),
+        time-major, position-aligned with the output, in the batch's own order; at padded
+        steps the carried state. They are leaves of the graph whose gradient,
+        torch.autograd.grad(loss, tensor), is dL/dstate_t (through every path, recurrent
+        included). This runs the slower reference path.
+        """
+        packed = isinstance(x, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise UsageError("give lengths or a PackedSequence, not both")
+            x, lengths = pad_packed_sequence(x, self.batch_first)
+        if self.batch_first:
+            x = x.transpose(0, 1)
+        T, B = x.shape[:2]
+        D = 2 if self.bidirectional else 1
+        seq = _Batch(lengths, T, B, x.device)
+        x, hx = seq.sort(x), tuple(seq.sort(s) for s in self._initial(hx, x, B))
+        finals, states, inp = [], [], x
+        for k in range(self.num_layers):
+            if k:
+                inp = F.dropout(inp, self.dropout, self.training)
+            outs, layer_states = [], {}
+            for d in range(D):
+                state = tuple(s[k * D + d] for s in hx)
+                out, state, layer_states[DIRECTIONS[d]] = self._direction(
+                    inp, state, self._params(k, d), seq, d == 1, return_states)
+                outs.append(out)
+                finals.append(state)
+            out = torch.cat(outs, 2) if D == 2 else outs[0]
+            inp = out + inp if self.residual and k else out
+            states.append(layer_states)
+        output = seq.unsort(inp)
+        output = output.transpose(0, 1) if self.batch_first else output
+        if packed:
+            output = pack_padded_sequence(output, lengths, self.batch_first, enforce_sorted=False)
+        h_n = tuple(seq.unsort(torch.stack(s)) for s in zip(*finals))
+        h_n = h_n if len(h_n) > 1 else h_n[0]
+        return (output, h_n, states) if return_states else (output, h_n)
+
+    def _initial(self, hx, x, B):
+        """hx as a tuple of [layers*dirs, B, H] tensors, one per state (zeros when None)."""
+        shape = (self.num_layers * (2 if self.bidirectional else 1), B, self.hidden_size)
+        n = len(self.spec.states)
+        if hx is None:
+            return (x.new_zeros(shape),) * n
+        hx = (hx,) if isinstance(hx, torch.Tensor) else tuple(hx)
+        if len(hx) != n or any(s.shape != shape for s in hx):
+            raise UsageError(f"hx for {self.arch} must be {n} tensor(s) of shape {shape}, "
+                             f"got {[tuple(s.shape) for s in hx]}")
+        return hx
+
+    def _direction(self, x, state, p, seq: _Batch, reverse: bool, return_states: bool):
+        """One layer, one direction, over the sorted batch -> output, final state, states."""
+        flip = seq.flip if reverse else (lambda t: t)
+        x = flip(x)
+        if not return_states and self.arch in FAST:
+            out, state = FAST[self.arch](x, state, p, seq)
+            return flip(out), state, None
+        leaves = probes = None
+        if return_states:   # leaves in the caller's order; probes in the loop's (sorted, flipped)
+            T, B = x.shape[:2]
+            leaves = {n: x.new_zeros(T, B, self.hidden_size, requires_grad=True) for n in self.spec.states}
+            probes = [flip(seq.sort(v)) for v in leaves.values()]
+        out, state, stacked = _unroll(self.spec.step, F.linear(x, p["weight_ih"], p["bias_ih"]),
+                                      state, p, seq.valid, probes)
+        if return_states:
+            # The probes only add zeros; the leaves take the states' values now. No graph node
+            # saved a leaf's value, so this in-place write leaves the gradients intact.
+            with torch.no_grad():
+                for leaf, s in zip(leaves.values(), stacked):
+                    leaf.copy_(seq.unsort(flip(s)))
+        return flip(out), state, leaves

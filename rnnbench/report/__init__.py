@@ -1,0 +1,15 @@
+"""The HTML report: `build(results_dir, out_dir)` -> index.html + one CSV per table.
+
+    inputs.py   read runs.csv (required), curves, gradients, asv / throughput, provenance
+    stats.py    the one interval helper (Welch or seeded bootstrap) every comparison uses
+    tables.py   pandas group-bys of the tidy runs table, "like with like" conditions
+    claims.py   the claim registry: each qualitative claim a check -> holds / fails / not enough data
+    figures.py  matplotlib / seaborn figures -> byte-stable inline SVG
+    html.py     sections of blocks -> templates/index.html.j2
+"""
+from __future__ import annotations
+
+
+def build(results_dir, out_dir=None, asv_results=None, method: str = "welch"):
+    from .html import build as _build
+    return _build(results_dir, out_dir, asv_results=asv_results, method=method)

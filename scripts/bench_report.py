@@ -1,0 +1,66 @@
+"""Time `rnnbench report` on 1,000 synthetic runs (no training): is it under budget?
+
+    python scripts/bench_report.py                 # 1,000 runs, budget 30 s
+    python scripts/bench_report.py --runs 5000 --keep /tmp/big --budget 120
+
+Writes a synthetic results directory (rnnbench.report.synthetic: runs.csv, a curve.csv
+per run, gradients, throughput, provenance, asv results), then times
+1. the whole command as a user runs it (a fresh `python -m rnnbench report` process:
+   interpreter start, imports, reading, claims, figures, writing), and
+2. each stage of the build inside this process, after a warm-up build (imports and
+   matplotlib's font cache are then paid).
+Prints one pipe-delimited line per stage; exit status 1 when (1) exceeds --budget.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=1000, help="synthetic runs (default 1000)")
+    ap.add_argument("--budget", type=float, default=30.0, help="seconds allowed for the command (default 30)")
+    ap.add_argument("--keep", metavar="DIR", help="write the results here and keep them (default: a temp dir)")
+    args = ap.parse_args(argv)
+
+    from rnnbench.report import html, synthetic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.keep) if args.keep else Path(tmp) / "results"
+        t0 = time.perf_counter()
+        cells = len(synthetic.quick_cells())
+        seeds = -(-args.runs // cells)
+        synthetic.make_results(root, seeds=seeds, n_runs=args.runs)
+        print(f"| generate | {args.runs} runs ({cells} cells x up to {seeds} seeds) | "
+              f"{time.perf_counter() - t0:6.2f} s |")
+
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "rnnbench", "report", str(root), "--out", str(root / "report"),
+                               "--asv-results", str(root / "asv-results")], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            print(proc.stderr, file=sys.stderr)
+            return proc.returncode
+        size = (root / "report" / "index.html").stat().st_size
+        print(f"| command | rnnbench report, fresh process | {wall:6.2f} s | index.html {size / 1e6:.2f} MB |")
+
+        html.build(root, Path(tmp) / "warm", asv_results=root / "asv-results")   # warm-up: imports, font cache
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        html.build(root, Path(tmp) / "timed", asv_results=root / "asv-results", timings=timings)
+        total = time.perf_counter() - t0
+        for stage, sec in timings.items():
+            print(f"| stage | {stage:<17} | {sec:6.2f} s |")
+        print(f"| build | warm, in process | {total:6.2f} s |")
+        ok = wall <= args.budget
+        print(f"| verdict | {args.runs} runs in {wall:.1f} s: {'within' if ok else 'OVER'} the {args.budget:g} s budget |")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""The pipeline end to end, in temporary directories (`--directory`), never the repo's
+results/: a tiny grid to its report, a no-op rerun, a changed axis, a bad config, a
+failed cell, resume after SIGKILL, dry runs of the shipped configs, lint."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline_helpers import (RUN_FACTS, SHARED_DATA, SLURM_PROFILE, TINY, job_counts, load, metrics,
+                              snakemake, write_config)
+
+pytestmark = pytest.mark.slow
+
+
+def rows(results: Path) -> list[dict]:
+    with open(results / "runs.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny grid (4 runs, 1 gradient job) run once to its report."""
+    wd = tmp_path_factory.mktemp("tiny")
+    t0 = time.perf_counter()
+    r = snakemake(wd)
+    wall = time.perf_counter() - t0
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    print(f"\ntiny grid: {job_counts(r.stderr)} in {wall:.1f} s")
+    return wd, r
+
+
+def test_tiny_grid_to_its_report(tiny):
+    wd, r = tiny
+    assert job_counts(r.stderr) == {"train": 4, "gradients": 1, "provenance": 1, "aggregate": 1,
+                                    "report": 1, "all": 1}, r.stderr[-2000:]
+    res = wd / "results"
+    table = rows(res)
+    assert len(table) == 4 and {t["status"] for t in table} == {"ok"}
+    for t in table:
+        run = res / t["run_dir"]
+        assert (run / "metrics.json").is_file() and (run / "cell.json").is_file()
+        assert json.loads((run / "cell.json").read_text())["threads"] == 1
+        assert (res / "logs" / "train" / Path(t["run_dir"]).relative_to("runs")).with_suffix(".log").is_file()
+    assert {t["params.task_params.seq_len"] for t in table} == {"8", "12"}
+    assert len(list((res / "gradients").rglob("gradients.csv"))) == 1
+    for name in ("grid.yaml", "cells.csv", "environment.json"):
+        assert (res / "provenance" / name).is_file(), name
+    env = json.loads((res / "provenance" / "environment.json").read_text())
+    assert env["versions"]["torch"] and "git_sha" in env
+    assert yaml.safe_load((res / "provenance" / "grid.yaml").read_text())["name"] == "tiny"
+    assert (res / "report" / "index.html").is_file()
+
+
+def test_noop_rerun_runs_nothing(tiny):
+    wd, _ = tiny
+    t0 = time.perf_counter()
+    r = snakemake(wd)
+    wall = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert job_counts(r.stderr) == {} and "Nothing to be done" in r.stderr, r.stderr[-2000:]
+    print(f"\nno-op rerun: {wall:.1f} s")
+    assert wall < 60   # ~6 s on an idle 2-core machine; generous for a loaded CI box
+
+
+def test_changed_axis_reruns_only_the_affected_cells(tiny, tmp_path):
+    src, _ = tiny
+    wd = tmp_path / "copy"
+    shutil.copytree(src, wd, symlinks=True)     # keeps the mtimes: the copy is as up to date
+    config = yaml.safe_load(TINY.read_text())
+    config["tasks"]["adding"]["task_params"]["seq_len"] = [8, 16]   # 12 -> 16
+    cfg = write_config(tmp_path / "changed.yaml", config)
+    r = snakemake(wd, "-n", config=cfg)
+    counts = job_counts(r.stderr)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert counts["train"] == 2 and counts["aggregate"] == 1 and counts["report"] == 1, counts
+    assert "gradients" not in counts, counts
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    for change, fragments in [
+        (("grid", "hiden", 8), ["hiden", "was unexpected"]),
+        (("grid", "arch", ["lstm", "transformer"]), ["unknown cell 'transformer'", "gru-cho"]),
+    ]:
+        config = yaml.safe_load(TINY.read_text())
+        config[change[0]][change[1]] = change[2]
+        wd = tmp_path / change[1]
+        wd.mkdir()
+        r = snakemake(wd, config=write_config(tmp_path / f"{change[1]}.yaml", config))
+        assert r.returncode != 0
+        for f in fragments:
+            assert f in r.stderr, (f, r.stderr[-2000:])
+        assert not (wd / "results").exists()
+
+
+def test_failed_cell_is_recorded_and_the_grid_goes_on(tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("the failing cell asks for CUDA, which is available here")
+    config = yaml.safe_load(TINY.read_text())
+    config["tasks"]["adding"]["task_params"]["seq_len"] = 8
+    config["variants"] = [{"arch": "lstm", "device": "cuda"}]   # fails at run time here
+    config["gradients"] = {"cells": []}
+    cfg = write_config(tmp_path / "fails.yaml", config)
+    wd = tmp_path / "wd"
+    r = snakemake(wd, config=cfg)
+    assert r.returncode != 0
+    table = {(t["arch"], t["device"] or t.get("params.train.device")): t for t in rows(wd / "results")}
+    assert len(table) == 3
+    assert table[("lstm", "cuda")]["status"] == "failed"
+    assert table[("lstm", "cpu")]["status"] == "ok" and table[("gru", "cpu")]["status"] == "ok"
+    assert (wd / "results" / "report" / "index.html").is_file()
+    assert "failed or missing" in r.stderr
+    r = snakemake(wd, config=cfg)     # the same command retries the failed cell only
+    assert r.returncode != 0 and job_counts(r.stderr).get("train") == 1, r.stderr[-2000:]
+
+
+RESUME = {
+    "name": "resume",
+    "grid": {"arch": "lstm", "hidden": 16, "steps": 500, "batch_size": 16, "eval_every": 100,
+             "checkpoint_every": 10, "seed": 0},
+    "tasks": {"adding": {"task_params": {"seq_len": 40, "n_train": 512, "n_val": 64, "n_test": 64}}},
+    "resources": {"mem_mb": 500, "runtime": 5},
+}
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tmp_path):
+    cfg = write_config(tmp_path / "resume.yaml", RESUME)
+    wd = tmp_path / "wd"
+    p = snakemake(wd, config=cfg, popen=True)
+    deadline = time.time() + 300
+    ckpt = None
+    while time.time() < deadline and ckpt is None:
+        found = list((wd / "results" / "runs").rglob("checkpoint.pt")) if (wd / "results").exists() else []
+        ckpt = found[0] if found else None
+        time.sleep(0.2)
+    assert ckpt is not None, "no checkpoint appeared"
+    os.killpg(p.pid, signal.SIGKILL)       # Snakemake and its job, mid-run
+    p.wait()
+    run = ckpt.parent
+    assert not (run / "metrics.json").exists()
+    r = snakemake(wd, config=cfg)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed at step" in (run / "run.log").read_text()
+    # the same cell, uninterrupted, straight through `rnnbench train`
+    ref = tmp_path / "ref"
+    t = subprocess.run([sys.executable, "-m", "rnnbench", "train", "--config", str(run / "cell.json"),
+                        "--out", str(ref), "--quiet"], capture_output=True, text=True)
+    assert t.returncode == 0, t.stderr
+    want = {k: v for k, v in json.loads((ref / "metrics.json").read_text()).items() if k not in RUN_FACTS}
+    assert list(metrics(wd / "results").values()) == [want]
+    assert {t["status"] for t in rows(wd / "results")} == {"ok"}
+
+
+@pytest.mark.parametrize("name, env, expect", [
+    ("quick", {}, {"train": 156, "gradients": 10}),
+    ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30}),
+    ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180}),
+    (None, {}, {"train": 156}),                         # no --configfile: the quick grid
+])
+def test_dry_run_of_every_shipped_config(tmp_path, name, env, expect):
+    if name == "lab" and not SHARED_DATA.is_dir():
+        pytest.skip(f"the course data is not at {SHARED_DATA}")
+    cfg = load(name) if name else None
+    if cfg:
+        cfg["results"] = "results"
+    args = dict(config=write_config(tmp_path / "c.yaml", cfg)) if cfg else {}
+    r = snakemake(tmp_path, "-n", env=env, **args) if cfg else _no_configfile(tmp_path, env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    counts = job_counts(r.stderr)
+    for rule, n in expect.items():
+        assert counts.get(rule) == n, counts
+
+
+def _no_configfile(wd, env):
+    from pipeline_helpers import DEFAULT_PROFILE, SNAKEFILE
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(wd),
+           "--workflow-profile", str(DEFAULT_PROFILE), "-n"]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+
+
+def test_lab_without_its_data_stops_with_the_data_layers_message(tmp_path):
+    env = {"RNNBENCH_DATA": str(tmp_path / "empty"), "RNNBENCH_DOWNLOAD": "0"}
+    r = snakemake(tmp_path, "-n", config=CONFIGS_LAB, env=env)
+    assert r.returncode != 0
+    assert "not found" in r.stderr and "dataset" in r.stderr, r.stderr[-2000:]
+
+
+CONFIGS_LAB = Path(__file__).resolve().parents[2] / "workflows" / "config" / "lab.yaml"
+
+
+def test_slurm_profile_plans_the_default_grid(tmp_path):
+    """`snakemake --profile workflows/profiles/slurm -n` (no cluster needed to plan)."""
+    r = snakemake(tmp_path, "-n", config=Path(__file__).resolve().parents[2] / "workflows/config/quick.yaml",
+                  profile=SLURM_PROFILE, cores=None, env={"SLURM_CONF": str(tmp_path / "none.conf")})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert job_counts(r.stderr).get("train") == 156
+
+
+def test_lint_finds_only_the_justified_conda_lint(tmp_path):
+    from pipeline_helpers import SNAKEFILE
+    r = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory",
+                        str(tmp_path), "--configfile", str(TINY), "--lint"], capture_output=True, text=True)
+    lints = [line.strip() for line in (r.stdout + r.stderr).splitlines() if line.startswith("    * ")]
+    assert lints, r.stdout + r.stderr
+    # the project's own environment is the environment (see workflows/README.md)
+    assert set(lints) == {"* Specify a conda environment or container for each rule.:"}, lints

@@ -1,0 +1,128 @@
+"""The whole report on synthetic results: sections, CSVs, byte-stability, partial results, errors."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from rnnbench.cli import main
+from rnnbench.report import build, inputs, synthetic, tables
+from rnnbench.report.html import SECTIONS
+
+SECTION_IDS = [sid for sid, _ in SECTIONS]
+
+
+def page(out) -> str:
+    return (out / "index.html").read_text()
+
+
+def test_every_section_is_there_in_order(quick_report):
+    html = page(quick_report)
+    found = re.findall(r'<section id="([^"]+)"', html)
+    assert found == SECTION_IDS
+    assert len(SECTION_IDS) == 10
+    for sid in SECTION_IDS:     # each section is reachable from the navigation bar
+        assert f'href="#{sid}"' in html
+
+
+def test_the_quick_grid_report_has_figures_tables_and_claims(quick_report):
+    html = page(quick_report)
+    assert html.count("<svg") >= 12
+    assert 'class="nodata"' not in html          # every input of the synthetic grid is present
+    statuses = re.findall(r'data-claim="([^"]+)" data-status="([^"]+)"', html)
+    assert len(statuses) >= 7 and all(s == "holds" for _, s in statuses), statuses
+    assert "Partial results: 5 of 156 runs did not finish ok (3 diverged, 1 failed, 1 missing)" in html
+    assert "Generated samples: textgen / lstm" in html and "&lt;&amp; done&gt;" in html   # escaped
+    assert "Synthetic CPU @ 2.0GHz" in html and "2026-05-01T12:00:00Z" in html           # provenance
+
+
+def test_the_page_is_self_contained(quick_report):
+    html = page(quick_report)
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
+    assert "<link" not in html and "@import" not in html and "url(http" not in html
+    assert "<img" not in html                       # figures are inline SVG
+
+
+def test_each_table_is_a_csv_matching_the_tables(quick_results, quick_report):
+    names = {p.name for p in quick_report.glob("*.csv")}
+    assert {"status.csv", "grid.csv", "long_dependencies.csv", "compare_lstm_gru.csv", "compare_gru_gru-cho.csv",
+            "gradients.csv", "clipping.csv", "seq2seq.csv", "lab.csv", "throughput.csv", "claims.csv",
+            "learning_curves.csv", "provenance_runs.csv"} <= names
+    for name in names:
+        assert f'href="{name}"' in page(quick_report)
+    runs = inputs.load_runs(quick_results)
+    grid = pd.read_csv(quick_report / "grid.csv", keep_default_na=False, na_values=[""])
+    expected = tables.grid_table(runs)
+    assert len(grid) == len(expected)
+    assert grid["runs"].sum() == len(runs) == 156
+    pd.testing.assert_series_equal(grid["mean"], expected["mean"], check_dtype=False, rtol=1e-12)
+    lab = pd.read_csv(quick_report / "lab.csv")
+    assert set(lab["lab_task"]) == {"air quality", "electric devices", "sentiment", "text generation",
+                                    "learning to add"}
+    claims = pd.read_csv(quick_report / "claims.csv")
+    assert set(claims["status"]) == {"holds"}
+
+
+def test_same_inputs_give_the_same_bytes(quick_results, quick_report, tmp_path):
+    build(quick_results, tmp_path, asv_results=quick_results / "asv-results")
+    files = sorted(p.name for p in quick_report.iterdir())
+    assert files == sorted(p.name for p in tmp_path.iterdir())
+    for name in files:
+        assert (tmp_path / name).read_bytes() == (quick_report / name).read_bytes(), name
+
+
+@pytest.fixture(scope="module")
+def partial_results(tmp_path_factory):
+    """Only runs.csv, and many runs did not finish: no curves, gradients, provenance, asv."""
+    root = synthetic.make_results(tmp_path_factory.mktemp("partial") / "results", seeds=2, curves=False,
+                                  extras=False)
+    runs = pd.read_csv(root / "runs.csv")
+    lost = runs.index % 3 == 0
+    runs.loc[lost, "status"] = "missing"
+    runs.loc[lost, ["value", "metric", "direction", "n_params"]] = None
+    runs.loc[runs.index % 7 == 1, ["status", "value"]] = ["diverged", None]
+    runs.to_csv(root / "runs.csv", index=False)
+    return root
+
+
+def test_partial_results_still_make_a_report_that_says_so(partial_results, tmp_path):
+    out = build(partial_results, tmp_path).parent
+    html = page(out)
+    assert re.findall(r'<section id="([^"]+)"', html) == SECTION_IDS
+    note = re.search(r'id="partial-results">Partial results: (\d+) of (\d+) runs', html)
+    assert note and int(note.group(1)) > 0
+    for missing in ("no curve.csv found", "no gradient diagnostics", "no asv results and no throughput",
+                    "no provenance/"):
+        assert missing in html
+    assert "could not be built" not in html
+    grid = pd.read_csv(out / "grid.csv")
+    assert grid["missing"].sum() > 0 and grid["diverged"].sum() > 0
+
+
+def test_a_section_that_breaks_says_so_and_the_rest_stands(partial_results, tmp_path, monkeypatch):
+    def broken(runs):
+        raise KeyError("no such column")
+    monkeypatch.setattr(tables, "lab_table", broken)
+    html = page(build(partial_results, tmp_path).parent)
+    assert "this section could not be built from these inputs: KeyError" in html
+    assert re.findall(r'<section id="([^"]+)"', html) == SECTION_IDS
+
+
+def test_bad_inputs_are_one_line_usage_errors(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"rnnbench report: error: results directory not found: {tmp_path / 'nope'}"
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"no runs.csv in {tmp_path}" in err
+    (tmp_path / "runs.csv").write_text("")
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "runs.csv" in err
+
+
+def test_the_command_writes_to_results_report_by_default(partial_results, capsys):
+    assert main(["report", str(partial_results), "--ci", "bootstrap"]) == 0
+    assert (partial_results / "report" / "index.html").is_file()
+    assert "Intervals: 95 % bootstrap" in page(partial_results / "report")

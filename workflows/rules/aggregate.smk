@@ -1,0 +1,39 @@
+# results/runs.csv: one tidy row per expected cell (provenance/cells.csv), every
+# metrics.json field flattened; and the grid's environment (versions, git sha).
+
+
+rule aggregate:
+    input:
+        cells=provenance_file("cells.csv"),
+        metrics=metrics_files,
+    output:
+        f"{RESULTS}/runs.csv",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    params:
+        rnnbench=RNNBENCH,
+        runs=sibling("runs"),
+    localrule: True
+    shell:
+        "{params.rnnbench} aggregate {params.runs} --expected {input.cells} "
+        "--out {output} > {log} 2>&1"
+
+
+rule provenance:
+    input:
+        provenance_file("grid.yaml"),
+    output:
+        provenance_file("environment.json"),
+    log:
+        f"{RESULTS}/logs/provenance.log",
+    params:
+        python=PYTHON,
+    localrule: True
+    shell:
+        "{params.python} -m rnnbench.provenance --out {output} > {log} 2>&1"
+
+
+# A failed cell leaves no metrics.json and so blocks `aggregate`; aggregate what is
+# there (failed / missing cells marked) and rebuild the report anyway.
+onerror:
+    aggregate_after_failure()

@@ -1,0 +1,19 @@
+# results/report/index.html from runs.csv, the gradient diagnostics and the provenance.
+
+
+rule report:
+    input:
+        runs=f"{RESULTS}/runs.csv",
+        gradients=gradient_files,
+        environment=provenance_file("environment.json"),
+    output:
+        f"{RESULTS}/report/index.html",
+    log:
+        f"{RESULTS}/logs/report.log",
+    params:
+        rnnbench=RNNBENCH,
+        results=results_root,
+        out=output_dir,
+    localrule: True
+    shell:
+        "{params.rnnbench} report {params.results} --out {params.out} > {log} 2>&1"
