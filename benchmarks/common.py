@@ -6,7 +6,24 @@ measure exactly the same thing.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+# Imported here, once, in asv's forkserver: every benchmark process is forked from it and
+# would otherwise pay for these itself. torch.optim imports torch._dynamo lazily at the
+# first optimizer (about 3 s on this machine), the seq2seq suite's every process.
+import torch
+import torch._dynamo  # noqa: F401
+
+import rnnbench.models  # noqa: F401
+import rnnbench.train  # noqa: F401
+
+# torch intra-op threads in every benchmark process. 1 by default: on a shared or loaded
+# machine (CI, 2 cores) OpenMP threads waiting on a descheduled peer made single calls 3 to
+# 10 times slower and the spread unusable; one thread measures the kernel's own work.
+# RNNBENCH_BENCH_THREADS=N pins N, 0 leaves torch's default (all cores): only compare
+# results taken with the same setting.
+THREADS = int(os.environ.get("RNNBENCH_BENCH_THREADS", "1"))
 
 # The grid. Spelled out (not read from rnnbench.models) so that asv's parameter keys stay the
 # same across commits; tests/test_benchmarks.py checks it against the model registry, so a new
@@ -53,11 +70,16 @@ class Benchmark:
     device = "cpu"      # the *Cuda subclasses set "cuda"
 
 
+def pin_threads() -> None:
+    """Apply THREADS; called at the start of every setup (in the forked process)."""
+    if THREADS > 0 and torch.get_num_threads() != THREADS:
+        torch.set_num_threads(THREADS)
+
+
 def require_device(device: str) -> None:
     """Skip (asv's NotImplementedError) when the device is absent. Called in setup, never at
     import: CUDA must not be initialised in asv's forkserver before it forks."""
     if device.startswith("cuda"):
-        import torch
         if not torch.cuda.is_available():
             raise NotImplementedError("CUDA is not available on this machine")
 
@@ -71,6 +93,7 @@ def kernel_case(arch: str, backend: str, direction: str, layers: int, shape: str
     if backend not in backends_for(arch):
         raise NotImplementedError(f"{arch} has no {backend} backend")
     require_device(device)
+    pin_threads()
     s = SHAPES[shape]
     return Case(arch, backend, direction == "bi", int(layers), s.batch, s.seq_len, s.input_size,
                 s.hidden, device)

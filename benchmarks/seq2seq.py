@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from rnnbench import throughput as tp
 
-from .common import Benchmark, require_device
+from .common import Benchmark, pin_threads, require_device
 
 # The addition lab's settings (hidden 128, batch 128) on a smaller problem set: generating
 # 50 000 problems would dominate setup and changes no shape. tests/test_benchmarks.py
@@ -32,9 +32,10 @@ def addition(arch: str, backend: str, variant: str, device: str):
     (this asv re-runs `setup` before every sample)."""
     from rnnbench.train import make_optimizer, prepare, resolve, with_task_defaults
 
+    require_device(device)
+    pin_threads()
     key = (arch, backend, variant, device, tuple(SETTINGS.items()))
     if key not in _BUILT:
-        require_device(device)
         _BUILT.clear()
         cfg = resolve(with_task_defaults({
             "task": "addition", "arch": arch, "backend": backend, "hidden": SETTINGS["hidden"],

@@ -10,7 +10,10 @@ layer, direction and carried state of a model we measure, on one batch of a task
 
     norm                   mean over the batch of ||dL/dh_t||_2 (every path, recurrent included;
                            the loss is the per-sequence loss summed over the batch, so a
-                           sequence's gradient does not depend on the batch size)
+                           sequence's gradient does not depend on the batch size). h_t and
+                           lstm's c_t are the carried states, each taken with the other held:
+                           dL/dc_t is what flows back through c alone, so dL/dc_s = 0 when
+                           the loss reads h_s (the memory path starts at lag 1)
     jacobian_product_norm  mean over the first `jacobian_samples` sequences of the spectral
                            norm ||dh_s/dh_t||_2 of the product of step Jacobians (within the
                            layer and direction; lstm: dh_s/dh_t and dc_s/dc_t, the h-h and c-c
@@ -42,12 +45,17 @@ state's own candidate block -- the matrix that plays W_hh in h_t = f(W_hh h_{t-1
 rnn / irnn: W_hh; jordan: W_hh (it maps y_{t-1}); lstm: W_hg (the cell input g); gru and
 gru-cho: W_hn (the candidate n). `at` is "init", "step<N>" (a checkpoint during training)
 or "trained" (the final checkpoint of a finished run); `step` is the optimizer step.
-`backend` is the backend the run trained on; the measurement always runs on the explicit
-cell backend (equal to the fused one, tests/models/), the only one that keeps every state.
+`backend` is the backend the run trained on; the measurement always runs on a float64
+copy on the explicit cell backend (equal to the fused one, tests/models/), the only one that
+keeps every state; float64 because a vanilla RNN's gradient 100 steps back is ~1e-25 at init
+and its square underflows float32. The batch: the first `samples` sequences of the val split
+(the same for every architecture and checkpoint). `samples` defaults to 32
+and `jacobian_samples` to 1, sized so that a 100-step 128-unit model takes < 2 s.
 
 Also here: `iterated_functions()` (lecture 000's iterated maps, data for a figure),
 `set_recurrent_radius()` (rescale W_hh at init: `model_params: {recurrent_radius: 1.5}`), and
-`flow_summary()` (ratio norm(lag max) / norm(lag 0) and the fitted per-step factor).
+`flow_summary()` (ratio norm(lag max) / norm(lag 0) and the fitted per-step factor), and
+`during_training()`, the runner's hook (RunConfig.grad_diag_every: out/grad_checkpoints/).
 """
 from __future__ import annotations
 
@@ -74,8 +82,10 @@ GRADIENT_COLUMNS = RUN_KEYS + ("layer", "direction", "state", "lag", "t", "norm"
                                "loss_step", "samples")
 RECURRENT_COLUMNS = RUN_KEYS + ("layer", "direction", "gate", "rows", "spectral_radius", "sigma_max")
 
-DEFAULT_SAMPLES = 64            # sequences of the diagnostic batch: the mean norm is stable to a few %
-DEFAULT_JACOBIAN_SAMPLES = 2    # full Jacobians cost S backward passes per sequence (S = H, or 2H for lstm)
+# Defaults sized so that a 100-step, 128-unit model is diagnosed in < 2 s on 2 shared cores
+# (scripts/bench_gradients.py); scripts/gradient_flow_adding.py measures more.
+DEFAULT_SAMPLES = 32            # sequences of the diagnostic batch (its mean norm)
+DEFAULT_JACOBIAN_SAMPLES = 1    # a full Jacobian costs S backward steps per sequence (S = H; lstm 2H)
 
 
 # ------------------------------------------------------------------------ lecture 000
@@ -192,7 +202,7 @@ def _recording(rnn):
 
 
 def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, entry: dict[str, int],
-                 jacobian_samples: int = DEFAULT_JACOBIAN_SAMPLES) -> Flow:
+                 jacobian_samples: int = DEFAULT_JACOBIAN_SAMPLES, jacobian_dtype=torch.float32) -> Flow:
     """dL/dh_t, the Jacobian products and W_hh's statistics for one batch.
 
     model: a SequenceModel (its recurrent stack at `.rnn`) or a bare stack, cell backend, in
@@ -201,6 +211,8 @@ def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, e
         (see the module docstring); lags are counted from them.
     jacobian_samples: sequences (the first of the batch) whose Jacobian products are formed;
         0 skips them (jacobian_product_norm is then empty).
+    jacobian_dtype: of the Jacobian chain (renormalised every step, so float32 loses no
+        range, only digits past the 6th; it is 2-3x faster than float64). None: the model's.
     """
     from .models import CELLS
 
@@ -227,13 +239,14 @@ def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, e
     jac = {}
     if jacobian_samples > 0:
         layer_in = seen["x"].transpose(0, 1) if rnn.batch_first else seen["x"]
-        layer_in = layer_in.detach()[:, :jacobian_samples]
+        jd = jacobian_dtype or params.dtype
+        layer_in = layer_in.detach()[:, :jacobian_samples].to(jd)
         for k in range(L):
             outs = []
             for d, direction in enumerate(dirs):
-                vals = [states[k][direction][n].detach()[:, :jacobian_samples] for n in names]
-                init = [h.detach()[k * D + d, :jacobian_samples] for h in hx]
-                p = {n: getattr(rnn, n + f"_l{k}" + ("_reverse" if d else "")).detach()
+                vals = [states[k][direction][n].detach()[:, :jacobian_samples].to(jd) for n in names]
+                init = [h.detach()[k * D + d, :jacobian_samples].to(jd) for h in hx]
+                p = {n: getattr(rnn, n + f"_l{k}" + ("_reverse" if d else "")).detach().to(jd)
                      for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", *spec.extra_params)}
                 gx = F.linear(layer_in, p["weight_ih"], p["bias_ih"])
                 jac[k, DIRECTIONS[direction]] = _jacobian_norms(spec.step, gx, vals, init, p, d == 1,
@@ -248,10 +261,10 @@ def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, e
             dn = DIRECTIONS[direction]
             s = entry[dn]
             for j, name in enumerate(names):
-                per_t = g_states[i].norm(dim=-1).mean(1).tolist()           # [T]
+                per_t = g_states[i].double().norm(dim=-1).mean(1).tolist()  # [T]; squares underflow in float32
                 i += 1
                 t_init = -1 if d == 0 else T
-                per_t_init = float(g_hx[j][k * D + d].norm(dim=-1).mean())
+                per_t_init = float(g_hx[j][k * D + d].double().norm(dim=-1).mean())
                 jn = jac.get((k, dn), {}).get(name)
                 for t, v in [*enumerate(per_t), (t_init, per_t_init)]:
                     lag = s - t if d == 0 else t - s
@@ -274,8 +287,9 @@ def _jacobian_norms(step, gx, vals, init, p, reverse: bool, entry: int) -> dict[
     step back is G_{u-1} = G_u (d state_u / d state_{u-1}): S vector-Jacobian products per
     sequence, done as one backward pass of the step on the batch repeated S times (torch.func's
     vmap would save the repeated forward but imports torch._dynamo: seconds per process).
-    G is renormalised every step (its log scale kept apart) so that products of 1e-40 or
-    1e+40 stay representable in float32. Spectral norms: the largest eigenvalue of G G^T.
+    G is renormalised every step (its log scale kept apart), so that products far beyond
+    the dtype's range (1e-40 in float32, 1e-300 in float64) are still measured. Spectral
+    norms: the square root of the largest eigenvalue of G G^T, in float64.
     """
     T, b, H = vals[0].shape
     n = len(vals)
@@ -291,7 +305,8 @@ def _jacobian_norms(step, gx, vals, init, p, reverse: bool, entry: int) -> dict[
             prev_t = u + 1 if reverse else u - 1
             prev = (start if prev_t in (-1, T) else state[prev_t]).repeat_interleave(S, 0).requires_grad_()
             new = torch.cat(step(gx[u].repeat_interleave(S, 0), tuple(prev.split(H, -1)), p), -1)
-            G = torch.autograd.grad(new, prev, G.reshape(b * S, S))[0].view(b, S, S)
+            # <new, G> summed: a scalar, as torch.autograd.grad with grad_outputs imports sympy
+            G = torch.autograd.grad((new * G.reshape(b * S, S)).sum(), prev)[0].view(b, S, S)
             m = G.abs().amax((1, 2))
             m = torch.where((m > 0) & torch.isfinite(m), m, torch.ones_like(m))
             G = G / m[:, None, None]
@@ -304,8 +319,11 @@ def _jacobian_norms(step, gx, vals, init, p, reverse: bool, entry: int) -> dict[
     out = {}
     for j in range(n):
         blk = Gs[:, :, j * H:(j + 1) * H, j * H:(j + 1) * H]
-        gram = blk @ blk.mT                        # entries <= H after the renormalisation
-        sig = torch.linalg.eigvalsh(gram)[..., -1].clamp_min(0).double().sqrt()
+        blk = blk.double()
+        try:                                       # eigh of the Gram matrix: ~2x faster than svd
+            sig = torch.linalg.eigvalsh(blk @ blk.mT)[..., -1].clamp_min(0).sqrt()
+        except torch.linalg.LinAlgError:           # seen once in float32 on near rank-1 products
+            sig = torch.linalg.svdvals(blk)[..., 0]
         norms = (sig.log() + scale).exp().mean(1).tolist()
         out[("h", "c")[j] if n > 1 else "h"] = dict(zip(saved_t, norms))
     return out
@@ -333,25 +351,31 @@ def diagnostic_batch(task, samples: int = DEFAULT_SAMPLES, split: str = "val"):
     return Split(part.x[:, :cut], y, None)
 
 
-def cell_copy(cfg, task, model):
-    """`model` itself if it runs on the cell backend, else a cell-backend copy (same weights)."""
+def cell_copy(cfg, task, model, dtype=torch.float64):
+    """A cell-backend copy of `model` (same weights, cast to `dtype`); `model` is not touched."""
+    import copy
+
     if getattr(model.rnn, "backend", None) == "cell":
-        return model
-    with torch.random.fork_rng(devices=[]):      # building initialises: keep the caller's RNG
-        twin = task.build_model(cfg.updated({"backend": "cell", "model_params": {}}))
-    twin.load_state_dict(model.state_dict())
-    return twin.to(next(model.parameters()).device)
+        twin = copy.deepcopy(model)
+    else:
+        with torch.random.fork_rng(devices=[]):      # building initialises: keep the caller's RNG
+            twin = task.build_model(cfg.updated({"backend": "cell"}))
+        twin.load_state_dict(model.state_dict())
+    for p in twin.parameters():
+        p.grad = None
+    return twin.to(device=next(model.parameters()).device, dtype=dtype)
 
 
 def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int = DEFAULT_SAMPLES,
-             loss_step: int | None = None, jacobian_samples: int = DEFAULT_JACOBIAN_SAMPLES
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+             loss_step: int | None = None, jacobian_samples: int = DEFAULT_JACOBIAN_SAMPLES,
+             dtype=torch.float64) -> tuple[pd.DataFrame, pd.DataFrame]:
     """gradients.csv and recurrent.csv frames for a resolved RunConfig's task and model.
 
     loss_step: the step s at which the loss is read (default: the last). Many-to-one tasks:
     the prediction from the first s+1 steps (the input cut there); many-to-many: the loss of
-    the output at s alone. Runs in eval mode on the cell backend; leaves `model`, its
-    gradients and the torch RNG as they were.
+    the output at s alone. Runs in eval mode on a cell-backend copy in float64 (dtype): a
+    vanilla RNN's gradient at lag 100 is ~1e-25 at init and far smaller trained, below
+    float32's range once squared; `model`, its gradients and the torch RNG are not touched.
     """
     from .tasks.base import Split
 
@@ -362,6 +386,7 @@ def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int 
         raise UsageError(f"jacobian_samples must be a non-negative integer, got {jacobian_samples!r}")
     device = next(model.parameters()).device
     batch = diagnostic_batch(task, samples).to(device)
+    batch = Split(*(v.to(dtype) if v.is_floating_point() else v for v in (batch.x, batch.y)))
     B, T = batch.x.shape[:2]
     s = T - 1 if loss_step is None else loss_step
     if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < T:
@@ -375,14 +400,9 @@ def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int 
         at_s = Split(batch.x[:, s:s + 1], batch.y[:, s:s + 1])
         loss_fn = lambda pred: task.loss(pred[:, s:s + 1], at_s) * B            # noqa: E731
         entry = {"fwd": s, "bwd": s}
-    twin = cell_copy(cfg, task, model)
-    was_training = twin.training
-    twin.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            flow = measure_flow(twin, x, loss_fn, entry=entry, jacobian_samples=min(jacobian_samples, B))
-    finally:
-        twin.train(was_training)
+    twin = cell_copy(cfg, task, model, dtype).eval()
+    with torch.random.fork_rng(devices=[]):
+        flow = measure_flow(twin, x, loss_fn, entry=entry, jacobian_samples=min(jacobian_samples, B))
     return frames(cfg, flow, at=at, step=step, loss_step=s, samples=B)
 
 
@@ -424,33 +444,42 @@ SUMMARY_KEYS = ("task", "arch", "backend", "bidirectional", "layers", "hidden", 
 
 
 def flow_summary(df: pd.DataFrame, lag: int | None = None) -> pd.DataFrame:
-    """Per (run, at, layer, direction, state): ratio = norm(lag) / norm(lag 0) (lag: the
-    largest measured by default) and the per-step factor exp(slope) of a least-squares
-    line through ln norm against lag >= 0 (< 1: vanishing, > 1: exploding); the same for
-    the Jacobian products (jacobian_ratio = their norm at that lag, as theirs is 1 at lag 0).
+    """One row per (run, at, layer, direction, state) of a gradients.csv frame:
+
+    ratio    norm(lag) / norm(ref_lag); lag: the largest measured unless given; ref_lag: 0,
+             or the first lag with a non-zero norm (lstm's c: the loss reads h_s, so
+             dL/dc_s = 0 and the memory path starts at lag 1)
+    factor   the per-step factor exp(slope) of a least-squares line through ln norm against
+             lag, over lags ref_lag+1 .. lag (lag 0 is the head's direct read, not a recurrent
+             step): < 1 vanishing, > 1 exploding; decay per step = 1 - factor
+    jacobian_ratio, jacobian_factor   the same for the Jacobian products (1 at lag 0)
     """
     keys = [k for k in SUMMARY_KEYS if k in df.columns]
     out = []
     for key, g in df[df["lag"] >= 0].groupby(keys, sort=False, dropna=False):
         g = g.sort_values("lag")
-        hi = int(g["lag"].max()) if lag is None else lag
-        value = lambda col, l: pd.to_numeric(g.loc[g["lag"] == l, col]).mean() if col in g else math.nan  # noqa: E731
-        n0, nh = value("norm", 0), value("norm", hi)
+        lags = g["lag"].to_numpy(int)
+        norms = pd.to_numeric(g["norm"], errors="coerce").to_numpy(float)
+        jac = pd.to_numeric(g.get("jacobian_product_norm", pd.Series(np.nan, index=g.index)),
+                            errors="coerce").to_numpy(float)
+        hi = int(lags.max()) if lag is None else int(lag)
+        positive = lags[(norms > 0) & np.isfinite(norms)]
+        ref = int(positive.min()) if len(positive) else 0
+        value = lambda v, l: float(np.nanmean(v[lags == l])) if (lags == l).any() else math.nan  # noqa: E731
+        n0, nh = value(norms, ref), value(norms, hi)
+        span = (lags > ref) & (lags <= hi)
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        row.update(lag=hi, norm_lag0=n0, norm_lag=nh,
-                   ratio=nh / n0 if n0 and math.isfinite(n0) and n0 > 0 else math.nan,
-                   factor=_fit_factor(g["lag"], g["norm"]),
-                   jacobian_ratio=value("jacobian_product_norm", hi),
-                   jacobian_factor=_fit_factor(g["lag"], g.get("jacobian_product_norm")))
+        row.update(lag=hi, ref_lag=ref, norm_ref=n0, norm_lag=nh,
+                   ratio=nh / n0 if n0 > 0 and math.isfinite(n0) else math.nan,
+                   factor=_fit_factor(lags[span], norms[span]),
+                   jacobian_ratio=value(jac, hi),
+                   jacobian_factor=_fit_factor(lags[(lags > 0) & (lags <= hi)], jac[(lags > 0) & (lags <= hi)]))
         out.append(row)
     return pd.DataFrame(out)
 
 
 def _fit_factor(lag, norm) -> float:
-    if norm is None:
-        return math.nan
-    lag = np.asarray(lag, dtype=float)
-    norm = pd.to_numeric(pd.Series(np.asarray(norm, dtype=object)), errors="coerce").to_numpy(float)
+    lag, norm = np.asarray(lag, dtype=float), np.asarray(norm, dtype=float)
     ok = np.isfinite(norm) & (norm > 0)
     if ok.sum() < 2 or np.ptp(lag[ok]) == 0:
         return math.nan

@@ -157,10 +157,10 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                     dropped.setdefault((tname, cfg["arch"]), set()).add(cfg["backend"])
                     continue
                 cfg["backend"] = backend
-                _check(cfg, task_cls)
                 facts = {**cfg, "kind": task_cls.kind}
                 if any(matches(facts, m) for m in excludes):
                     continue
+                _check(cfg, task_cls)
                 cid = cell_id(cfg, axes)
                 key = (tname, cfg["arch"], cid)
                 if key not in cells:
@@ -317,7 +317,18 @@ def token(key: str, value: Any) -> str:
 def cells_table(cells: list[Cell]) -> list[dict[str, Any]]:
     """One row per cell (for provenance/cells.csv and aggregation's expected runs)."""
     return [{"task": c.task, "arch": c.arch, "cell_id": c.id, "path": c.path,
-             "gradients": c.gradients, "config": c.config_json()} for c in cells]
+             "gradients": c.gradients, "resources": canonical_json(c.resources),
+             "config": c.config_json()} for c in cells]
+
+
+def load_cells(path: str | Path) -> list[Cell]:
+    """The cells of a cells.csv written from `cells_table` (no registry, no torch needed)."""
+    import csv
+
+    with open(path, newline="") as f:
+        return [Cell(r["task"], r["arch"], r["cell_id"], json.loads(r["config"]),
+                     json.loads(r.get("resources") or "{}"), r["gradients"] == "True")
+                for r in csv.DictReader(f)]
 
 
 def write_if_changed(path: str | Path, text: str) -> bool:

@@ -40,8 +40,9 @@ def main(argv=None) -> int:
               f"{time.perf_counter() - t0:6.2f} s |")
 
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "rnnbench", "report", str(root), "--out", str(root / "report"),
-                               "--asv-results", str(root / "asv-results")], capture_output=True, text=True)
+        cmd = [sys.executable, "-m", "rnnbench", "report", str(root), "--out", str(root / "report"),
+               "--asv-results", str(root / "asv-results")]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         if proc.returncode:
             print(proc.stderr, file=sys.stderr)
@@ -58,7 +59,8 @@ def main(argv=None) -> int:
             print(f"| stage | {stage:<17} | {sec:6.2f} s |")
         print(f"| build | warm, in process | {total:6.2f} s |")
         ok = wall <= args.budget
-        print(f"| verdict | {args.runs} runs in {wall:.1f} s: {'within' if ok else 'OVER'} the {args.budget:g} s budget |")
+        word = "within" if ok else "OVER"
+        print(f"| verdict | {args.runs} runs in {wall:.1f} s: {word} the {args.budget:g} s budget |")
         return 0 if ok else 1
 
 

@@ -147,5 +147,5 @@ def run(args) -> int:
     summary = gr.flow_summary(grads)
     for r in summary.itertuples():
         print(f"| {cfg.task} | {cfg.arch} | {at} | layer {r.layer} {r.direction} {r.state} | "
-              f"norm lag {r.lag} / lag 0 = {r.ratio:.3g} | per-step factor {r.factor:.4g} |", file=sys.stderr)
+              f"norm lag {r.lag} / lag {r.ref_lag} = {r.ratio:.3g} | per-step factor {r.factor:.4g} |", file=sys.stderr)
     return 0

@@ -31,7 +31,7 @@ FLAGS: dict[str, tuple[Any, str]] = {
 
 # model_params exposed as flags (seq2seq tasks; checked by the task's model): name -> (type, help)
 MODEL_FLAGS: dict[str, tuple[Any, str]] = {
-    "attention": (str, "attention score of variant attention: additive | multiplicative"),
+    "attention": (str, "attention score of variant attention: multiplicative (default) | additive"),
     "teacher_forcing": (float, "P(feed the true previous token) in training; 1 = always, 0 = free running"),
     "tf_decay": (str, "decay of --teacher-forcing over steps: none | linear:STEPS | exp:RATE | sigmoid:K"),
     "beam": (int, "beam width of test decoding (1 = greedy)"),

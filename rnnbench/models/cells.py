@@ -7,10 +7,13 @@ Conventions (all cells):
 * Parameter names, shapes and gate order follow torch.nn (weight_ih_l{k}[_reverse]
   [n_gates*H, in], weight_hh_l{k}[_reverse] [n_gates*H, H], bias_ih / bias_hh [n_gates*H]),
   so state_dicts move between backends and from plain torch.nn modules.
-* `step(gx, state, p) -> state` is the textbook step. `gx = W_ih x_t + b_ih` is the input
-  projection, computed for every t at once (one matmul per layer and direction) before the
-  loop; `p` holds the layer-direction's parameters by their unsuffixed names
+* `step(gx, state, p, tap) -> state` is the textbook step. `gx = W_ih x_t + b_ih` is the
+  input projection, computed for every t at once (one matmul per layer and direction)
+  before the loop; `p` holds the layer-direction's parameters by their unsuffixed names
   ("weight_hh", "bias_hh", ...). The output at step t is the first state (h_t).
+  `tap(name, value) -> value` marks where each new state is formed (the identity unless
+  given): the reference loop adds zero probes there, so that their gradients are the total
+  dL/dstate_t, through everything computed from the state (for lstm: h_t from c_t).
 * The docstring of each step function is its entry in `rnnbench list`.
 
 The explicit-cell backend (`recurrent.py`) runs these steps in its reference loop and proves
@@ -56,20 +59,24 @@ def _cell(name, step, **kw) -> CellSpec:
 
 
 # ------------------------------------------------------------------------------ steps
-def rnn_step(gx, state, p):
+def _identity(name, value):
+    return value
+
+
+def rnn_step(gx, state, p, tap=_identity):
     """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)"""
     (h,) = state
-    return (torch.tanh(gx + F.linear(h, p["weight_hh"], p["bias_hh"])),)
+    return (tap("h", torch.tanh(gx + F.linear(h, p["weight_hh"], p["bias_hh"]))),)
 
 
-def irnn_step(gx, state, p):
+def irnn_step(gx, state, p, tap=_identity):
     """h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
     init: W_hh = I, b_ih = b_hh = 0, W_ih ~ N(0, 0.001^2)"""
     (h,) = state
-    return (torch.relu(gx + F.linear(h, p["weight_hh"], p["bias_hh"])),)
+    return (tap("h", torch.relu(gx + F.linear(h, p["weight_hh"], p["bias_hh"]))),)
 
 
-def lstm_step(gx, state, p):
+def lstm_step(gx, state, p, tap=_identity):
     """i = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
     f = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
     g = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
@@ -80,11 +87,11 @@ def lstm_step(gx, state, p):
     h, c = state
     i, f, g, o = (gx + F.linear(h, p["weight_hh"], p["bias_hh"])).chunk(4, 1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    c = f * c + i * g
-    return o * torch.tanh(c), c
+    c = tap("c", f * c + i * g)
+    return tap("h", o * torch.tanh(c)), c
 
 
-def gru_step(gx, state, p):
+def gru_step(gx, state, p, tap=_identity):
     """r = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
     z = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
     n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))
@@ -94,10 +101,10 @@ def gru_step(gx, state, p):
     hr, hz, hn = F.linear(h, p["weight_hh"], p["bias_hh"]).chunk(3, 1)
     r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
     n = torch.tanh(xn + r * hn)
-    return ((1 - z) * n + z * h,)
+    return (tap("h", (1 - z) * n + z * h),)
 
 
-def gru_cho_step(gx, state, p):
+def gru_cho_step(gx, state, p, tap=_identity):
     """r = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
     z = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
     n = tanh(W_in x_t + b_in + W_hn (r * h_{t-1}) + b_hn)
@@ -109,16 +116,16 @@ def gru_cho_step(gx, state, p):
     r = torch.sigmoid(xr + F.linear(h, w_r, b_r))
     z = torch.sigmoid(xz + F.linear(h, w_z, b_z))
     n = torch.tanh(xn + F.linear(r * h, w_n, b_n))
-    return ((1 - z) * n + z * h,)
+    return (tap("h", (1 - z) * n + z * h),)
 
 
-def jordan_step(gx, state, p):
+def jordan_step(gx, state, p, tap=_identity):
     """h_t = tanh(W_ih x_t + b_ih + W_hh y_{t-1} + b_hh)
     y_t = tanh(W_ho h_t + b_ho)
     output and carried state: y_t (called h in h_n and return_states)"""
     (y,) = state
     h = torch.tanh(gx + F.linear(y, p["weight_hh"], p["bias_hh"]))
-    return (torch.tanh(F.linear(h, p["weight_ho"], p["bias_ho"])),)
+    return (tap("h", torch.tanh(F.linear(h, p["weight_ho"], p["bias_ho"]))),)
 
 
 # ------------------------------------------------------------------------------- inits

@@ -369,17 +369,16 @@ def _unroll(step, gx, state, p, valid, probes):
     """The reference loop: autograd through `step`, one graph node per step and state.
 
     valid [T, B, 1] or None: past a sequence's last valid step its state is carried unchanged
-    and its output is zero. probes: per state a zero [T, B, H] tensor added to the state at
-    every step, so that its gradient is dL/dstate_t. Returns output, final state, and the
-    states stacked per name ([T, B, H] each).
+    and its output is zero. probes: {state name: zero [T, B, H]}, added to each state where
+    `step` forms it (its `tap`), so that a probe's gradient is dL/dstate_t. Returns output,
+    final state, and the states stacked per name ([T, B, H] each).
     """
     seen = []
     for t in range(gx.shape[0]):
-        new = step(gx[t], state, p)
+        tap = (lambda name, s: s + probes[name][t]) if probes else (lambda name, s: s)
+        new = step(gx[t], state, p, tap)
         if valid is not None:
             new = tuple(torch.where(valid[t], n, s) for n, s in zip(new, state))
-        if probes is not None:
-            new = tuple(n + q[t] for n, q in zip(new, probes))
         state = new
         seen.append(state)
     stacked = [torch.stack(s) for s in zip(*seen)]
@@ -432,10 +431,11 @@ class CellRecurrent(_Stack, nn.Module):
 
         return_states=True adds a third value, one dict per layer:
         {direction: {state name: [T, B, H]}} ("forward" / "backward"; "h", and "c" for lstm),
-        time-major, position-aligned with the output, in the batch's own order; at padded
-        steps the carried state. They are leaves of the graph whose gradient,
-        torch.autograd.grad(loss, tensor), is dL/dstate_t (through every path, recurrent
-        included). This runs the slower reference path.
+        time-major, position-aligned with the output, in the batch's own order. They are
+        leaves of the graph whose gradient, torch.autograd.grad(loss, tensor), is the total
+        dL/dstate_t (through every path: the next step, the output, h_t from c_t). At padded
+        steps they hold the carried state, with gradient zero (the final state's gradient
+        reaches the last valid step). This runs the slower reference path.
         """
         packed = isinstance(x, PackedSequence)
         if packed:
@@ -493,7 +493,7 @@ class CellRecurrent(_Stack, nn.Module):
         if return_states:   # leaves in the caller's order; probes in the loop's (sorted, flipped)
             T, B = x.shape[:2]
             leaves = {n: x.new_zeros(T, B, self.hidden_size, requires_grad=True) for n in self.spec.states}
-            probes = [flip(seq.sort(v)) for v in leaves.values()]
+            probes = {n: flip(seq.sort(v)) for n, v in leaves.items()}
         out, state, stacked = _unroll(self.spec.step, F.linear(x, p["weight_ih"], p["bias_ih"]),
                                       state, p, seq.valid, probes)
         if return_states:

@@ -121,7 +121,8 @@ TF_DECAYS = ("none", "linear:STEPS", "exp:RATE", "sigmoid:K")
 class Options:
     """The valid `model_params` of a seq2seq run (unknown keys are a UsageError)."""
     variant: str = "plain"            # plain | peeking | attention
-    attention: str = "additive"       # additive | multiplicative (variant attention only)
+    attention: str = "multiplicative" # or additive (variant attention only); multiplicative is one
+                                      # bmm (no [B, T, S, D] tanh) and learnt addition faster here
     embed: int = 32                   # token embedding width (12-symbol vocabularies need few)
     teacher_forcing: float = 1.0      # P(feed the true previous token) in training; 1 = always
     tf_decay: str = "none"            # schedule of P over steps: none, linear:N, exp:R, sigmoid:K
@@ -218,7 +219,7 @@ class Seq2Seq(nn.Module):
     """An encoder-decoder of any zoo cell; `variant` picks how the two are connected."""
 
     def __init__(self, arch: str, src_vocab: int, tgt_vocab: int, hidden: int = 128, *,
-                 variant: str = "plain", attention: str = "additive", embed: int = 32,
+                 variant: str = "plain", attention: str = "multiplicative", embed: int = 32,
                  backend: str = "fused", bidirectional: bool = False, layers: int = 1,
                  dropout: float = 0.0, residual: bool = False, forget_bias: float = 1.0):
         super().__init__()

@@ -230,7 +230,8 @@ def gru_smaller_faster(runs, grads, method="welch") -> Verdict:
                      "sec_per_step_lstm": gl["seconds_per_step"].mean(), "diff_ci": iv.text(),
                      "faster": {1: "gru", -1: "lstm", 0: ""}[o] if iv.defined else "n/a"})
     if not rows:
-        return Verdict(NOT_ENOUGH, "no condition with both GRU and LSTM runs on the same device, threads and backend")
+        return Verdict(NOT_ENOUGH, "no condition with both GRU and LSTM runs on the same device, threads and "
+                       "backend")
     if bigger:
         return Verdict(FAILS, f"GRU has at least as many parameters as LSTM in {bigger} of {len(rows)} "
                        "condition(s)", rows)

@@ -151,7 +151,9 @@ def longdep(lt: pd.DataFrame, colors: dict) -> Figure | None:
         lengths = g.groupby("condition")["seq_len"].nunique()
         keep = lengths[lengths > 1].index if (lengths > 1).any() else lengths.index
         panels += [(task, cond, g[g["condition"] == cond]) for cond in keep]
-    panels = panels[:MAX_PANELS]
+    panels = [p for p in panels if p[2]["mean"].notna().any()][:MAX_PANELS]   # runs still missing: no panel
+    if not panels:
+        return None
     fig, axes = _figure(len(panels), ncols=3, w=3.3, h=2.6)
     for ax, (task, cond, g) in zip(axes, panels):
         ax.set_title(_wrap(f"{task} {cond or ''}".strip()))
@@ -210,8 +212,12 @@ def learning_curves(panels: list[tuple[str, str, pd.DataFrame]], colors: dict) -
     for ax, (title, metric, g) in zip(axes, panels):
         for arch, h in g.groupby("arch", sort=True):
             c = colors.get(arch, "0.3")
-            ax.plot(h["step"], h["mean"], color=c, lw=1.3, label=arch)
-            ax.fill_between(h["step"], h["low"], h["high"], color=c, alpha=0.2, lw=0)
+            sparse = len(h) <= 3                # a run or two evaluated once: show the points
+            ax.plot(h["step"], h["mean"], color=c, lw=1.3, label=arch, marker="o" if sparse else None, ms=3)
+            if sparse:
+                ax.vlines(h["step"], h["low"], h["high"], color=c, alpha=0.5)
+            else:
+                ax.fill_between(h["step"], h["low"], h["high"], color=c, alpha=0.2, lw=0)
         ax.set_title(_wrap(title))
         ax.set_xlabel("step")
         ax.set_ylabel(f"validation {metric}")
@@ -311,36 +317,43 @@ def iterated(df: pd.DataFrame) -> Figure | None:
 
 
 @_styled
-def clipping(ct: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame) -> Figure | None:
-    """Gradient norm per step for runs differing only in `clip`; x: divergence."""
-    col = tables.clip_column(runs)
-    if not len(ct) or col is None or not len(curves):
+def clipping(ct: pd.DataFrame, runs: pd.DataFrame, norms: pd.DataFrame) -> Figure | None:
+    """Gradient norm per step (before clipping) for runs differing only in `clip`; x: divergence."""
+    if not len(ct) or not len(norms):
         return None
     groups = list(ct.groupby("group", sort=True))[:4]
     fig, axes = _figure(len(groups), ncols=2, w=4.0, h=2.6)
-    by_run = tables.curves_by_run(curves[curves["run"].isin(runs.index)])
-    sub = tables.with_condition(runs, drop=[col])
-    sub["clip"] = sub[col].map(tables._fmt).replace({"None": "off", "False": "off"})
+    sub = tables.clipping_runs(runs)
     cc = palette(sorted(ct["clip"].unique()))
+    by_run = tables.curves_by_run(norms)
     for ax, (gid, g) in zip(axes, groups):
         task, arch, cond = g["task"].iloc[0], g["arch"].iloc[0], g["condition"].iloc[0]
         members = sub[(sub["task"] == task) & (sub["arch"] == arch) & (sub["condition"] == cond)]
         for i, r in members.iterrows():
-            c = curves.iloc[0:0] if i not in by_run else by_run[i]
-            if not len(c):
+            if i not in by_run:
                 continue
-            fin = c[np.isfinite(c["grad_norm"].astype(float))]
+            c = by_run[i].sort_values("step")
+            fin = _peaks(c[np.isfinite(c["grad_norm"].astype(float))])
             ax.plot(fin["step"], fin["grad_norm"], color=cc[r["clip"]], lw=0.9, alpha=0.85,
-                    label=f"clip={r['clip']}")
-            if r["status"] == "diverged":
-                ax.scatter(fin["step"].iloc[-1:] if len(fin) else [], fin["grad_norm"].iloc[-1:] if len(fin) else [],
-                           marker="x", color="black", s=30, zorder=4, label="diverged")
+                    label=f"clip={r['clip']}", marker="o" if len(fin) <= 3 else None, ms=3)
+            if r["status"] == "diverged" and len(fin):
+                ax.scatter(fin["step"].iloc[-1:], fin["grad_norm"].iloc[-1:], marker="x", color="black", s=30,
+                           zorder=4, label="diverged")
         ax.set_yscale("log")
-        ax.set_title(f"{task} / {arch} {cond}".strip())
+        ax.set_title(_wrap(f"{task} / {arch} {cond}".strip()))
         ax.set_xlabel("step")
         ax.set_ylabel("gradient norm (before clipping)")
     _legend(fig, axes)
     return fig
+
+
+def _peaks(c: pd.DataFrame, bins: int = 400) -> pd.DataFrame:
+    """At most `bins` points: the largest norm of each run of consecutive steps (spikes stay)."""
+    if len(c) <= bins:
+        return c
+    idx = [chunk[np.argmax(c["grad_norm"].to_numpy(float)[chunk])]
+           for chunk in np.array_split(np.arange(len(c)), bins)]
+    return c.iloc[idx]
 
 
 # ---- section 7 ------------------------------------------------------------------------
@@ -444,7 +457,8 @@ def throughput(tt: pd.DataFrame) -> Figure | None:
     tt = tt[np.isfinite(tt["step_samples_per_s"].astype(float))]
     if not len(tt):
         return None
-    tt = tt.assign(shape=[f"{a} B{_i(b)} T{_i(t)} H{_i(h)}{' bi' if bi else ''}{f' L{_i(lay)}' if lay and lay > 1 else ''}"
+    tt = tt.assign(shape=[f"{a} B{_i(b)} T{_i(t)} H{_i(h)}" + (" bi" if bi else "")
+                          + (f" L{_i(lay)}" if lay and lay > 1 else "")
                           for a, b, t, h, bi, lay in zip(tt["arch"], tt["batch"], tt["seq_len"], tt["hidden"],
                                                          tt["bidirectional"], tt["layers"])])
     panels = list(tt.groupby(["source", "pass"], sort=True))[:6]

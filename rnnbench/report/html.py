@@ -24,7 +24,7 @@ from .. import __version__
 from ..io import atomic_write_text
 from . import claims as claimlib
 from . import figures, stats, tables
-from .inputs import Inputs, load, load_json, run_path, seq_len_column
+from .inputs import Inputs, load, load_json, load_step_norms, run_path, seq_len_column
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_TABLE_ROWS = 2000   # beyond this a table is CSV-only (the page stays light)
@@ -50,6 +50,27 @@ class Section:
     def nodata(self, why: str) -> "Section":
         self.blocks.append(Block("nodata", note=why))
         return self
+
+
+# The page's outline: id, navigation label, heading (numbered in this order).
+SECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("summary", "Summary", "Summary"),
+    ("lstm-gru", "LSTM vs GRU", "LSTM vs GRU"),
+    ("long-dependencies", "Long dependencies", "Long dependencies"),
+    ("grid", "Grid", "The whole grid"),
+    ("curves", "Learning curves", "Learning curves"),
+    ("gradients", "Gradient flow", "Gradient flow"),
+    ("seq2seq", "Seq2seq", "Sequence to sequence"),
+    ("lab", "Course lab", "The course lab"),
+    ("throughput", "Throughput", "Kernel throughput"),
+    ("provenance", "Provenance", "Provenance"),
+)
+
+
+def section(sid: str, intro: str = "") -> Section:
+    """A numbered section of the outline above."""
+    k = [x[0] for x in SECTIONS].index(sid)
+    return Section(sid, f"{k + 1}. {SECTIONS[k][2]}", intro)
 
 
 # ---- formatting ---------------------------------------------------------------------
@@ -93,6 +114,31 @@ def table_html(df: pd.DataFrame, uid: str, sortable: bool = False) -> Markup:
     return Markup(st.to_html(table_uuid=uid, table_attributes=attrs))
 
 
+def _pool(jobs: int):
+    """A process pool of `jobs` workers (forked: they start at once, imports done), or None
+    for one job or where fork is unavailable."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if jobs <= 1 or "fork" not in mp.get_all_start_methods():
+        return None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"))
+
+
+def default_jobs() -> int:
+    """RNNBENCH_REPORT_JOBS, else the cores this process may use (at most 4)."""
+    import os
+
+    env = os.environ.get("RNNBENCH_REPORT_JOBS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
+
+
 def write(path: Path, text: str) -> None:
     """Atomically, then readable by all (as a page to serve), minus the umask."""
     import os
@@ -104,11 +150,47 @@ def write(path: Path, text: str) -> None:
 
 
 class Writer:
-    """Writes each table as CSV beside index.html and returns its block."""
+    """Writes each table as CSV beside index.html and returns its block; draws each figure,
+    in worker processes when there are cores (a figure is most of a report's time), the
+    page waiting for them in `finish`."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, jobs: int = 1):
         self.out = out
         self.written: list[str] = []
+        self.pool = _pool(jobs)
+
+    def figure(self, fn: Callable, *args, salt: str, title: str = "", note: str = "") -> Block:
+        if self.pool is None:
+            html: Any = _draw(fn.__name__, args, salt)
+        else:
+            html = self.pool.submit(_draw, fn.__name__, args, salt)
+        return Block("figure", title=title, html=html, note=note)
+
+    def finish(self, sections: list[Section]) -> None:
+        """Wait for the figures; drop empty ones; a figure that failed says so in its place."""
+        from concurrent.futures import Future
+
+        for s in sections:
+            blocks = []
+            for b in s.blocks:
+                if b.kind == "figure":
+                    try:
+                        text = b.html.result() if isinstance(b.html, Future) else b.html
+                    except Exception as e:  # noqa: BLE001 - one figure must not take the page down
+                        b = Block("nodata", title=b.title, note=f"this figure could not be drawn: "
+                                                                f"{type(e).__name__}: {e}")
+                    else:
+                        if not text:
+                            continue
+                        b.html = Markup(text)
+                blocks.append(b)
+            s.blocks = blocks
+        self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
 
     def table(self, name: str, raw: pd.DataFrame, shown: pd.DataFrame | None = None, title: str = "",
               note: str = "", sortable: bool = False) -> Block:
@@ -116,14 +198,15 @@ class Writer:
         write(self.out / fname, raw.to_csv(index=False, lineterminator="\n"))
         self.written.append(fname)
         shown = raw if shown is None else shown
-        more = f" (first {MAX_TABLE_ROWS} of {len(shown)} rows; all in the CSV)" if len(shown) > MAX_TABLE_ROWS else ""
+        more = (f" (first {MAX_TABLE_ROWS} of {len(shown)} rows; all in the CSV)"
+                if len(shown) > MAX_TABLE_ROWS else "")
         return Block("table", title=title, html=table_html(shown, name.replace("-", "_"), sortable), csv=fname,
                      note=(note + more).strip())
 
 
-def figure_block(fig, salt: str, title: str = "", note: str = "") -> Block | None:
-    text = figures.svg(fig, salt)
-    return Block("figure", title=title, html=Markup(text), note=note) if text else None
+def _draw(name: str, args: tuple, salt: str) -> str:
+    """figures.<name>(*args) as SVG text ("" when there is nothing to draw); runs in a worker."""
+    return figures.svg(getattr(figures, name)(*args), salt)
 
 
 def _add(section: Section, *blocks: Block | None) -> None:
@@ -136,7 +219,7 @@ def _arrow(direction: str) -> str:
 
 # ---- sections -----------------------------------------------------------------------
 def summary_section(inp: Inputs, verdicts, w: Writer) -> Section:
-    s = Section("summary", "1. Summary", "What ran, where and when; the claims of the notes and papers, "
+    s = section("summary", "What ran, where and when; the claims of the notes and papers, "
                 "checked on these results.")
     info = tables.summary(inp.runs, inp.provenance)
     cpu = _find_keys(inp.provenance, r"cpu_model|cpu model|model name|processor")
@@ -191,14 +274,14 @@ def _claim_rows(verdicts) -> list[dict]:
     for c, v in verdicts:
         numbers = pd.DataFrame(v.numbers) if v.numbers else None
         rows.append({"name": c.name, "text": c.text, "source": c.source, "status": v.status,
-                     "css": {"holds": "holds", "fails": "fails"}.get(v.status, "nodata"),
+                     "css": {"holds": "holds", "fails": "fails"}.get(v.status, "unknown"),
                      "evidence": v.evidence,
                      "numbers": table_html(numbers, f"claim_{c.name}") if numbers is not None else ""})
     return rows
 
 
 def comparison_section(inp: Inputs, w: Writer, method: str) -> Section:
-    s = Section("lstm-gru", "2. LSTM vs GRU",
+    s = section("lstm-gru",
                 "In the style of Chung et al. 2014 and Jozefowicz et al. 2015: per task and condition, the test "
                 f"metric's mean ± std over seeds (n = ok runs), the difference with a 95 % {method} interval; the "
                 "better one is named only when the interval excludes zero. Parameter counts and time per epoch "
@@ -225,7 +308,8 @@ def comparison_section(inp: Inputs, w: Writer, method: str) -> Section:
                                     for d, lo, hi in zip(comp["diff"], comp["ci_low"], comp["ci_high"])],
             "better": comp["better"].replace("", "—"),
             "diverged": [f"{x} / {y}" for x, y in zip(comp["diverged_a"], comp["diverged_b"])],
-            f"params {a} / {b}": [f"{fmt_num(x)} / {fmt_num(y)}" for x, y in zip(comp["n_params_a"], comp["n_params_b"])],
+            f"params {a} / {b}": [f"{fmt_num(x)} / {fmt_num(y)}"
+                                  for x, y in zip(comp["n_params_a"], comp["n_params_b"])],
             "smaller": comp["smaller"].replace("", "—"),
             f"s/epoch {a} / {b}": [f"{fmt_num(x)} / {fmt_num(y)}" for x, y in
                                    zip(comp["sec_per_epoch_a"], comp["sec_per_epoch_b"])],
@@ -233,17 +317,17 @@ def comparison_section(inp: Inputs, w: Writer, method: str) -> Section:
             "note": comp["note"]})
         n_better = (comp["better"] != "").sum()
         note = (f"{a} better in {(comp['better'] == a).sum()}, {b} better in {(comp['better'] == b).sum()}, "
-                f"undecided in {len(comp) - n_better} of {len(comp)}; {b} smaller in {(comp['smaller'] == b).sum()}, "
-                f"quicker in {(comp['quicker'] == b).sum()}.")
+                f"undecided in {len(comp) - n_better} of {len(comp)}; "
+                f"{b} smaller in {(comp['smaller'] == b).sum()}, quicker in {(comp['quicker'] == b).sum()}.")
         _add(s, w.table(f"compare_{a}_{b}", comp, shown, title=f"{a} vs {b}", note=note, sortable=True),
-             figure_block(figures.comparison_forest(comp), f"forest-{a}-{b}"))
+             w.figure(figures.comparison_forest, comp, salt=f"forest-{a}-{b}"))
     if not any_pair and not s.blocks:
         s.nodata("no pair of architectures to compare")
     return s
 
 
 def longdep_section(inp: Inputs, w: Writer, colors) -> Section:
-    s = Section("long-dependencies", "3. Long dependencies",
+    s = section("long-dependencies",
                 "Adding, copy, temporal order and pixel tasks: the test metric against the sequence length, per "
                 "architecture (mean ± std over seeds), with the task's trivial baseline (dashed) and solved marks "
                 "(filled: at least half the seeds reach the task's threshold).")
@@ -256,13 +340,13 @@ def longdep_section(inp: Inputs, w: Writer, colors) -> Section:
         "metric": [f"{m} {_arrow(d)}" for m, d in zip(lt["metric"], lt["direction"])],
         "mean ± std (n)": [pm(m, sd, n) for m, sd, n in zip(lt["mean"], lt["std"], lt["n"])],
         "diverged": lt["diverged"], "baseline": lt["baseline"], "solved": lt["solved_frac"]})
-    _add(s, figure_block(figures.longdep(lt, colors), "longdep"),
+    _add(s, w.figure(figures.longdep, lt, colors, salt="longdep"),
          w.table("long_dependencies", lt, shown, sortable=True))
     return s
 
 
 def grid_section(inp: Inputs, w: Writer) -> Section:
-    s = Section("grid", "4. The whole grid", "One row per architecture × task (× condition where a task ran "
+    s = section("grid", "One row per architecture × task (× condition where a task ran "
                 "several): click a column header to sort.")
     gt = tables.grid_table(inp.runs)
     if not len(gt):
@@ -274,21 +358,21 @@ def grid_section(inp: Inputs, w: Writer) -> Section:
 
 
 def curves_section(inp: Inputs, w: Writer, colors) -> Section:
-    s = Section("curves", "5. Learning curves", "Validation metric against optimizer steps, one line per "
+    s = section("curves", "Validation metric against optimizer steps, one line per "
                 "architecture (mean over seeds), the band spanning the seeds.")
     if not len(inp.curves):
         s.nodata("no curve.csv found under the runs' folders")
     else:
         panels, frames, others = [], [], []
-        by_run = tables.curves_by_run(inp.curves)
-        with_curves = inp.runs[inp.runs.index.isin(list(by_run))]
+        arrays = tables.curve_arrays(inp.curves)
+        with_curves = inp.runs[inp.runs.index.isin(list(arrays))]
         for task in sorted(with_curves["task"].unique()):
-            bands = tables.curve_bands(inp.runs, inp.curves, task, by_run=by_run)
+            bands = tables.curve_bands(inp.runs, inp.curves, task, arrays=arrays)
             if not len(bands):
                 continue
             frames.append(bands.assign(task=task))
             metric = inp.runs.loc[inp.runs["task"] == task, "metric"].dropna()
-            # the panel: the task's condition with the most runs (ties: the first by name)
+            # the panel: the task's condition with the most architectures (ties: the first by name)
             counts = bands.groupby("condition")["arch"].nunique().sort_index()
             main = counts.idxmax()
             panels.append((f"{task} {main}".strip(), metric.iloc[0] if len(metric) else "metric",
@@ -300,11 +384,10 @@ def curves_section(inp: Inputs, w: Writer, colors) -> Section:
         if others:
             note += "; not drawn: " + "; ".join(others)
         note += ". Every task's and condition's bands are in learning_curves.csv."
-        _add(s, figure_block(figures.learning_curves(panels, colors), "curves", note=note))
+        _add(s, w.figure(figures.learning_curves, panels, colors, salt="curves", note=note))
         if len(allbands):
-            write(w.out / "learning_curves.csv",
-                              allbands[["task"] + [c for c in allbands.columns if c != "task"]]
-                              .to_csv(index=False, lineterminator="\n"))
+            ordered = allbands[["task"] + [c for c in allbands.columns if c != "task"]]
+            write(w.out / "learning_curves.csv", ordered.to_csv(index=False, lineterminator="\n"))
             w.written.append("learning_curves.csv")
     gens = []
     for (task, arch), g in inp.runs[inp.runs["status"] == "ok"].groupby(["task", "arch"], sort=True):
@@ -316,31 +399,34 @@ def curves_section(inp: Inputs, w: Writer, colors) -> Section:
                 except (pd.errors.ParserError, pd.errors.EmptyDataError):
                     continue
                 break
-    _add(s, figure_block(figures.generation(gens), "generation", title="Free-running generation",
+    _add(s, w.figure(figures.generation, gens, salt="generation", title="Free-running generation",
                          note="generation.csv of one run per architecture (the first ok seed)"))
     return s
 
 
 def gradients_section(inp: Inputs, w: Writer, colors) -> Section:
-    s = Section("gradients", "6. Gradient flow", "||dL/dh_t|| against the lag T − t per architecture (log "
+    s = section("gradients", "||dL/dh_t|| against the lag T − t per architecture (log "
                 "scale), at initialisation and after training; the recurrent matrix's spectral radius; why "
                 "repeated application of one map vanishes or explodes; and the clipping ablation.")
     g = inp.gradients
     if len(g):
         gt = tables.gradient_table(g)
-        _add(s, figure_block(figures.gradient_flow(tables.gradient_curves(g), colors), "gradflow"),
+        _add(s, w.figure(figures.gradient_flow, tables.gradient_curves(g), colors, salt="gradflow"),
              w.table("gradients", gt, title="Spectral radius and decay per step",
                      note="decay per step: the factor ρ of the least-squares fit ||dL/dh|| ≈ c·ρ^lag to the "
                           "mean curve; R² of that fit on the log scale."))
     else:
         s.blocks.append(Block("nodata", note="no gradient diagnostics (gradients/**/gradients.csv)"))
-    _add(s, figure_block(figures.iterated(figures.iterated_functions()), "iterated",
+    _add(s, w.figure(figures.iterated, figures.iterated_functions(), salt="iterated",
                          title="Iterated functions",
                          note="a recurrent network applies the same map at every step: iterated, a contraction "
                               "flattens (vanishing), an expansion saturates or becomes chaotic (exploding)."))
-    ct = tables.clipping_table(inp.runs, inp.curves)
+    ablation = tables.clipping_runs(inp.runs)
+    norms = load_step_norms(inp.results_dir, ablation, inp.curves)
+    ct = tables.clipping_table(inp.runs, norms)
     if len(ct):
-        _add(s, figure_block(figures.clipping(ct, inp.runs, inp.curves), "clipping", title="Clipping ablation"),
+        _add(s, w.figure(figures.clipping, ct, inp.runs, norms, salt="clipping", title="Clipping ablation",
+                             note="per optimizer step from each run's steps.csv (else its curve.csv)"),
              w.table("clipping", ct, title="Clipping ablation: runs that differ only in the clip threshold",
                      note="spikes: steps whose gradient norm exceeds 10× the run's median."))
     else:
@@ -350,17 +436,18 @@ def gradients_section(inp: Inputs, w: Writer, colors) -> Section:
 
 
 def seq2seq_section(inp: Inputs, w: Writer) -> Section:
-    s = Section("seq2seq", "7. Sequence to sequence", "Accuracy per encoder-decoder variant (plain, peeking, "
+    s = section("seq2seq", "Accuracy per encoder-decoder variant (plain, peeking, "
                 "attention, teacher forcing, beam width), like with like, and attention maps of a few examples.")
     st = tables.seq2seq_table(inp.runs)
     if not len(st):
         return s.nodata("no runs with seq2seq model parameters (model_params.variant / attention / "
                         "teacher_forcing / beam)")
     shown = pd.DataFrame({"task": st["task"], "condition": st["condition"], "variant": st["variant"],
-                          "arch": st["arch"], "metric": [f"{m} {_arrow(d)}" for m, d in zip(st["metric"], st["direction"])],
+                          "arch": st["arch"],
+                          "metric": [f"{m} {_arrow(d)}" for m, d in zip(st["metric"], st["direction"])],
                           "mean ± std (n)": [pm(m, sd, n) for m, sd, n in zip(st["mean"], st["std"], st["n"])],
                           "best": st["best"], "diverged": st["diverged"]})
-    _add(s, figure_block(figures.seq2seq(st), "seq2seq"), w.table("seq2seq", st, shown, sortable=True))
+    _add(s, w.figure(figures.seq2seq, st, salt="seq2seq"), w.table("seq2seq", st, shown, sortable=True))
     examples = []
     runs = inp.runs[inp.runs["status"] == "ok"]
     col = seq_len_column(runs)
@@ -377,7 +464,7 @@ def seq2seq_section(inp: Inputs, w: Writer) -> Section:
             if len(examples) >= 4:
                 break
     if examples:
-        _add(s, figure_block(figures.attention(examples), "attention", title="Attention weights",
+        _add(s, w.figure(figures.attention, examples, salt="attention", title="Attention weights",
                              note="rows: output steps, columns: input steps (attention.json of the longest "
                                   "sequences' best runs)."))
     else:
@@ -386,7 +473,7 @@ def seq2seq_section(inp: Inputs, w: Writer) -> Section:
 
 
 def lab_section(inp: Inputs, w: Writer) -> Section:
-    s = Section("lab", "8. The course lab", "Each lab task's test metric and training wall time next to the "
+    s = section("lab", "Each lab task's test metric and training wall time next to the "
                 "time the lab quotes for its own Keras runs (unnamed hardware): air quality ~30 s, electric "
                 "devices ~1 min, sentiment ~3 min, text generation ~23 min, learning to add ~5 min 30 s.")
     lt = tables.lab_table(inp.runs)
@@ -397,7 +484,7 @@ def lab_section(inp: Inputs, w: Writer) -> Section:
                                                                       zip(lt["mean"], lt["std"], lt["n"])],
                           "wall time, s": lt["train_seconds"], "lab's time, s": lt["quoted_seconds"],
                           "ratio": lt["ratio_to_quoted"], "device": lt["device"], "threads": lt["threads"]})
-    _add(s, w.table("lab", lt, shown), figure_block(figures.lab_times(lt), "labtimes"))
+    _add(s, w.table("lab", lt, shown), w.figure(figures.lab_times, lt, salt="labtimes"))
     for (task, arch), g in inp.runs[inp.runs["status"] == "ok"].groupby(["task", "arch"], sort=True):
         for rd in g["run_dir"]:
             p = run_path(inp.results_dir, rd)
@@ -410,18 +497,19 @@ def lab_section(inp: Inputs, w: Writer) -> Section:
 
 
 def throughput_section(inp: Inputs, w: Writer) -> Section:
-    s = Section("throughput", "9. Kernel throughput", "Step-samples per second (batch × sequence length / time) "
-                "and GFLOP/s (the gate matrix products: 2·gates·H·(I+H) per step-sample and direction, ×3 with the "
-                "backward pass) per cell × backend × shape, and the ratio to the fused kernel.")
+    s = section("throughput",
+                "Step-samples per second (batch × sequence length / time) and GFLOP/s (the gate matrix "
+                "products: 2·gates·H·(I+H) per step-sample and direction, ×3 with the backward pass) per cell × "
+                "backend × shape, and the ratio to the fused kernel.")
     tt = tables.throughput_table(inp.throughput, inp.asv)
     if not len(tt):
         return s.nodata("no asv results and no throughput/*.csv")
-    _add(s, figure_block(figures.throughput(tt), "throughput"), w.table("throughput", tt, sortable=True))
+    _add(s, w.figure(figures.throughput, tt, salt="throughput"), w.table("throughput", tt, sortable=True))
     return s
 
 
 def provenance_section(inp: Inputs, w: Writer) -> Section:
-    s = Section("provenance", "10. Provenance", "What the runs recorded (versions, git sha, device, threads) "
+    s = section("provenance", "What the runs recorded (versions, git sha, device, threads) "
                 "and the provenance files of the results directory (config, versions, CPU).")
     s.blocks.append(w.table("provenance_runs", tables.provenance_table(inp.runs), title="Recorded by the runs"))
     if not inp.provenance:
@@ -443,27 +531,23 @@ def _uid(name: str) -> str:
 
 
 # ---- the page -----------------------------------------------------------------------
-SECTIONS: tuple[tuple[str, str], ...] = (
-    ("summary", "Summary"), ("lstm-gru", "LSTM vs GRU"), ("long-dependencies", "Long dependencies"),
-    ("grid", "Grid"), ("curves", "Learning curves"), ("gradients", "Gradient flow"), ("seq2seq", "Seq2seq"),
-    ("lab", "Course lab"), ("throughput", "Throughput"), ("provenance", "Provenance"))
-
-
-def _guard(fn: Callable[[], Section], sid: str, title: str) -> Section:
+def _guard(fn: Callable[[], Section], sid: str) -> Section:
     """A section that breaks on unexpected input says so instead of taking the page down."""
     try:
         return fn()
     except Exception as e:  # noqa: BLE001
         import traceback
         tb = traceback.format_exception_only(type(e), e)[-1].strip()
-        return Section(sid, title).nodata(f"this section could not be built from these inputs: {tb}")
+        return section(sid).nodata(f"this section could not be built from these inputs: {tb}")
 
 
 def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
-          timings: dict[str, float] | None = None) -> Path:
+          timings: dict[str, float] | None = None, jobs: int | None = None) -> Path:
     """Write index.html and one CSV per table to `out_dir` (default RESULTS_DIR/report).
 
-    timings: if given, filled with the wall seconds of each stage (scripts/bench_report.py)."""
+    jobs: processes drawing figures (default: default_jobs()); the output is the same bytes
+    for any number. timings: if given, filled with the wall seconds of each stage
+    (scripts/bench_report.py; figures are counted where the page waits for them)."""
     import time
 
     if method not in stats.METHODS:
@@ -483,11 +567,11 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
     lap("load")
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    w = Writer(out)
-    colors = figures.palette(list(inp.runs["arch"].unique()) + list(inp.gradients.get("arch", pd.Series()).unique()))
+    w = Writer(out, default_jobs() if jobs is None else jobs)
+    archs = list(inp.runs["arch"].unique()) + list(inp.gradients.get("arch", pd.Series()).unique())
+    colors = figures.palette(archs)   # one colour per architecture across every figure
     verdicts = claimlib.evaluate(inp.runs, inp.gradients, method=method)
     lap("claims")
-    titles = dict(SECTIONS)
     builders = [
         ("summary", lambda: summary_section(inp, verdicts, w)),
         ("lstm-gru", lambda: comparison_section(inp, w, method)),
@@ -501,16 +585,22 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
         ("provenance", lambda: provenance_section(inp, w)),
     ]
     sections = []
-    for sid, fn in builders:
-        sections.append(_guard(fn, sid, titles[sid]))
-        lap(sid)
+    try:
+        for sid, fn in builders:
+            sections.append(_guard(fn, sid))
+            lap(sid)
+        w.finish(sections)
+        lap("figures")
+    finally:
+        w.close()
     claims_table = pd.DataFrame([{"claim": c.name, "text": c.text, "source": c.source, "status": v.status,
                                   "evidence": v.evidence} for c, v in verdicts])
     w.table("claims", claims_table)
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     page = env.get_template("index.html.j2").render(
-        sections=sections, nav=SECTIONS, version=__version__, results_name=results_dir.resolve().name,
+        sections=sections, nav=[(sid, label) for sid, label, _ in SECTIONS], version=__version__,
+        results_name=results_dir.resolve().name,
         method=method, tables=sorted(w.written), n_runs=len(inp.runs))
     write(out / "index.html", page)
     lap("render")

@@ -85,11 +85,12 @@ def normalise_runs(df: pd.DataFrame) -> pd.DataFrame:
         known = df[df[c].notna()].groupby("task")[c].agg(lambda s: sorted(s.mode())[0])
         df[c] = df[c].where(df[c].notna(), df["task"].map(known))
     df["direction"] = df["direction"].where(df["direction"].isin(["min", "max"]), "min")
-    df["bidirectional"] = df["bidirectional"].map(_bool).fillna(False).astype(bool)
-    df["solved"] = df["solved"].map(_bool)
     st = df["status"].astype("object").map(lambda v: str(v).strip().lower() if isinstance(v, str) else None)
     derived = np.where(df["value"].notna(), "ok", "missing")
     df["status"] = st.where(st.isin(STATUSES), pd.Series(derived, index=df.index))
+    df = fill_unfinished(df)
+    df["bidirectional"] = df["bidirectional"].map(_bool).fillna(False).astype(bool)
+    df["solved"] = df["solved"].map(_bool)
     df.loc[df["status"] != "ok", "value"] = df.loc[df["status"] != "ok", "value"].where(
         df["status"] != "diverged")  # a diverged run has no value, whatever the file says
     # the time of one optimizer step, the fair unit for "faster per step"
@@ -99,6 +100,41 @@ def normalise_runs(df: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in ("task", "arch", "backend", "layers", "hidden", "bidirectional", "seed", "run_dir")
             if c in df.columns]
     return df.sort_values(keys, kind="mergesort", na_position="last").reset_index(drop=True)
+
+
+def fill_unfinished(df: pd.DataFrame) -> pd.DataFrame:
+    """Give failed / missing rows the settings they share with every finished run of their task.
+
+    A finished run records its whole resolved config (params.train.lr, .clip, ...); the row
+    the aggregator writes for a cell without metrics.json has only what the grid sets for
+    that cell. Left so, a missing run would form a "condition" of its own. A value every
+    finished run of the same task and arch shares (none of them empty; else of the task) is
+    a default of the grid: it fills the unfinished rows' empty cells. Settings that vary
+    between those finished runs stay as the grid wrote them."""
+    cols = [c for c in df.columns if c.startswith("params.")] + ["layers", "hidden", "bidirectional", "backend"]
+    done = df["status"].isin(["ok", "diverged"])
+    if done.all() or not done.any():
+        return df
+    df = df.copy()
+    # the same cell first (task and arch), then any of the task's cells
+    groups = list(df.groupby(["task", "arch"], sort=True).groups.values())
+    groups += list(df.groupby("task", sort=True).groups.values())
+    for idx in groups:
+        fin, todo = idx[done.loc[idx].to_numpy()], idx[~done.loc[idx].to_numpy()]
+        if not len(fin) or not len(todo):
+            continue
+        for c in cols:
+            vals = df.loc[fin, c]
+            if vals.isna().any() or vals.map(str).nunique() != 1:
+                continue
+            empty = todo[df.loc[todo, c].isna().to_numpy()]
+            if len(empty):
+                v = vals.iloc[0]
+                numeric = isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+                if not (numeric and pd.api.types.is_numeric_dtype(df[c])):
+                    df[c] = df[c].astype(object)
+                df.loc[empty, c] = v
+    return df
 
 
 def load_runs(results_dir: Path) -> pd.DataFrame:
@@ -178,6 +214,21 @@ def load_curves(results_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({k: np.concatenate(v) for k, v in parts.items()})
 
 
+def load_step_norms(results_dir: Path, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Per-step gradient norms (run, step, grad_norm) of the given runs: each run's steps.csv
+    (one row per optimizer step, the pre-clip norm) where present, else its curve.csv rows."""
+    parts = []
+    for i, rd in zip(runs.index, runs["run_dir"]):
+        p = run_path(results_dir, rd)
+        c = _read_numeric_csv(p / "steps.csv") if p is not None else None
+        if c and "step" in c and "grad_norm" in c:
+            parts.append(pd.DataFrame({"run": i, "step": c["step"], "grad_norm": c["grad_norm"]}))
+        elif len(curves):
+            parts.append(curves.loc[curves["run"] == i, ["run", "step", "grad_norm"]])
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["run", "step", "grad_norm"])
+
+
 GRAD_COLUMNS = ("lag", "norm", "arch", "task", "layer", "direction", "state", "at", "seed",
                 "spectral_radius", "sigma_max")
 
@@ -200,7 +251,9 @@ def load_gradients(results_dir: Path) -> pd.DataFrame:
             g[c] = np.nan
     for c in ("lag", "norm", "seed", "spectral_radius", "sigma_max"):
         g[c] = pd.to_numeric(g[c], errors="coerce")
-    g = g[g["lag"].notna() & g["norm"].notna()].copy()
+    # negative lags (states beyond the loss step, reached through a stacked bidirectional
+    # layer above) are no part of the ||dL/dh_t|| vs lag picture
+    g = g[g["lag"].notna() & g["norm"].notna() & (g["lag"] >= 0)].copy()
     at = g["at"].astype("object").fillna("trained").astype(str)
     g["at"] = at
     g["phase"] = np.where(at.str.lower().isin(["init", "initial", "step0", "0"]), "init", "trained")

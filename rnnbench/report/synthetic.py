@@ -70,7 +70,8 @@ def quick_cells() -> list[Cell]:
                               {"seq_len": 100}, train={"lr": 0.01, "clip": clip},
                               diverge_p=0.7 if clip is None else 0.0, epoch_seconds=2 * SPEED[arch]))
     # copy: cross-entropy; the memoryless baseline is L ln K / (T + 2L)
-    for T, by in {10: {"rnn": 0.6, "lstm": 0.02, "gru": 0.015}, 50: {"rnn": 0.29, "lstm": 0.04, "gru": 0.03}}.items():
+    copy = {10: {"rnn": 0.6, "lstm": 0.02, "gru": 0.015}, 50: {"rnn": 0.29, "lstm": 0.04, "gru": 0.03}}
+    for T, by in copy.items():
         base = 10 * math.log(8) / (T + 20)
         for arch, v in by.items():
             cells.append(Cell("copy", arch, "ce", "min", min(v, base), 0.003, base, 0.05, {"seq_len": T}, input=10,
@@ -139,6 +140,19 @@ def _curve(g: np.random.Generator, cell: Cell, value: float, diverged: bool, ste
                          "lr": cell.train.get("lr", TRAIN["lr"]), "seconds": frac * cell.epoch_seconds * 10})
 
 
+def _steps(g: np.random.Generator, diverged: bool, clip, n: int) -> pd.DataFrame:
+    """step, loss, grad_norm (before clipping) per optimizer step; unclipped runs spike."""
+    gn = np.exp(g.normal(0.0, 0.4, n)) * np.linspace(3, 1, n)
+    if clip is None:
+        spikes = g.random(n) < 0.03
+        gn[spikes] *= g.uniform(20, 500, spikes.sum())
+    step = np.arange(1, n + 1)
+    if diverged:
+        cut = int(n * g.uniform(0.3, 0.8))
+        gn, step = np.append(gn[:cut], np.inf), step[:cut + 1]
+    return pd.DataFrame({"step": step, "loss": 0.2 * np.exp(-step / n), "grad_norm": gn})
+
+
 def _gradients(g: np.random.Generator, arch: str, T: int, seed: int) -> pd.DataFrame:
     rho = {"rnn": (0.86, 0.9), "irnn": (1.0, 0.99), "lstm": (0.985, 0.995), "gru": (0.98, 0.99)}[arch]
     sr = {"rnn": (0.9, 0.95), "irnn": (1.0, 1.02), "lstm": (0.7, 0.9), "gru": (0.7, 0.85)}[arch]
@@ -185,11 +199,12 @@ def make_results(root, seeds: int = 3, n_runs: int | None = None, partial: bool 
         run_dir = f"runs/{cell.task}/{cell.arch}/{cell_id}"
         steps = train["epochs"] * 200
         epoch_s = cell.epoch_seconds * float(np.exp(0.03 * g.standard_normal()))
-        solved = None if cell.threshold is None else (
-            False if status != "ok" else (value <= cell.threshold if cell.direction == "min" else value >= cell.threshold))
+        solved = None if cell.threshold is None else status == "ok" and (
+            value <= cell.threshold if cell.direction == "min" else value >= cell.threshold)
         ok = status == "ok"
         rec = {
-            "task": cell.task, "arch": cell.arch, "backend": "cell" if cell.arch in ("gru-cho", "irnn") else "fused",
+            "task": cell.task, "arch": cell.arch,
+            "backend": "cell" if cell.arch in ("gru-cho", "irnn") else "fused",
             "bidirectional": cell.bidirectional, "layers": cell.layers, "hidden": cell.hidden, "seed": seed,
             "metric": cell.metric, "direction": cell.direction, "value": value if ok else None,
             "baseline": cell.baseline, "solved": solved, "best_val": value * 0.98 if ok else None,
@@ -222,6 +237,8 @@ def make_results(root, seeds: int = 3, n_runs: int | None = None, partial: bool 
         if curves:
             rd.mkdir(parents=True, exist_ok=True)
             _curve(g, cell, value, diverged, steps, train["clip"]).to_csv(rd / "curve.csv", index=False)
+            if "clip" in cell.train:      # the clipping ablation: per-step norms, as train.py's steps.csv
+                _steps(g, diverged, train["clip"], steps // 4).to_csv(rd / "steps.csv", index=False)
         if extras:
             rd.mkdir(parents=True, exist_ok=True)
             _extras(g, cell, rd)
@@ -279,7 +296,8 @@ def _write_side_inputs(root: Path) -> None:
         "threads": 2, "python": "3.11.7", "git_sha": "78a03f7", "git_dirty": False,
         "versions": {"torch": "2.13.0+cpu", "numpy": "2.4.6", "pandas": "3.1.1", "rnnbench": "0.1.0"},
         "time_utc": "2026-05-01T12:00:00Z"}, indent=2, sort_keys=True))
-    (prov / "grid.yaml").write_text("grid: quick\nseeds: [0, 1, 2]\ntasks: [adding, copy, temporal_order, seqdigits, reverse]\n")
+    (prov / "grid.yaml").write_text("grid: quick\nseeds: [0, 1, 2]\n"
+                                    "tasks: [adding, copy, temporal_order, seqdigits, reverse]\n")
     rows = []
     for arch in ("rnn", "lstm", "gru"):
         for backend, speed in (("torch.nn", 1.02), ("fused", 1.0), ("cell", 0.35)):

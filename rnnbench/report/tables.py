@@ -153,19 +153,27 @@ def with_condition(df: pd.DataFrame, drop: Iterable[str] = ()) -> pd.DataFrame:
     if not len(out):
         out["cond"], out["condition"] = [], []
         return out
-    text = {c: out[c].map(_fmt) for c in cols}
-    out["cond"] = [""] * len(out) if not cols else \
-        pd.DataFrame(text).apply(lambda r: "|".join(r.values), axis=1, raw=False)
-    labels = pd.Series("", index=out.index, dtype=object)
-    for task, idx in out.groupby("task", sort=True).groups.items():
-        varying = [c for c in cols if text[c].loc[idx].nunique() > 1]
-        if varying:
+    text = {c: [_fmt(v) for v in out[c].tolist()] for c in cols}   # plain lists: row loops stay cheap
+    out["cond"] = ["|".join(vals) for vals in zip(*text.values())] if cols else ""
+    labels = [""] * len(out)
+    tasks = out["task"].tolist()
+    rows_of: dict[str, list[int]] = {}
+    for k, t in enumerate(tasks):
+        rows_of.setdefault(t, []).append(k)
+    for task in sorted(rows_of):
+        rows = rows_of[task]
+        varying = [c for c in cols if len({text[c][k] for k in rows}) > 1]
+        short = {c: _short(c, varying) for c in varying}
+        for k in rows:
             # a parameter not given (None) is left out of the label; clipping's None is "off"
-            lab = pd.DataFrame({_short(c, cols): text[c].loc[idx].where(
-                (text[c].loc[idx] != "None") | ~pd.Series(c.endswith(".clip"), index=idx), "off")
-                for c in varying})
-            labels.loc[idx] = lab.apply(
-                lambda r: ", ".join(f"{k}={v}" for k, v in r.items() if v != "None"), axis=1)
+            parts = []
+            for c in varying:
+                v = text[c][k]
+                if v == "None" and c.endswith(".clip"):
+                    v = "off"
+                if v != "None":
+                    parts.append(f"{short[c]}={v}")
+            labels[k] = ", ".join(parts)
     out["condition"] = labels
     return out
 
@@ -205,7 +213,8 @@ def summary(runs: pd.DataFrame, provenance: dict) -> dict:
     for name, data in sorted(provenance.items()):
         if isinstance(data, dict):
             for k, v in sorted(data.items()):
-                if re.search(r"date|time|when|created|generated", str(k), re.I) and not isinstance(v, (dict, list)):
+                if re.search(r"date|time|when|created|generated", str(k), re.I) \
+                        and not isinstance(v, (dict, list)):
                     when.append(f"{name}: {k} = {v}")
     seeds = runs["seed"].dropna()
     return {
@@ -251,8 +260,9 @@ def compare(runs: pd.DataFrame, a: str, b: str, method: str = "welch", drop: Ite
     rows = []
     for (task, cond), g in sub.groupby(["task", "cond"], sort=True):
         ga, gb = g[g["arch"] == a], g[g["arch"] == b]
-        if not len(ga) or not len(gb):
-            continue
+        finished = ["ok", "diverged"]
+        if not ga["status"].isin(finished).any() or not gb["status"].isin(finished).any():
+            continue   # nothing to compare yet (the grid table shows what is missing)
         sa, sb = _side(ga), _side(gb)
         direction = g["direction"].iloc[0]
         iv = stats.interval(ga.loc[ga["status"] == "ok", "value"], gb.loc[gb["status"] == "ok", "value"], method)
@@ -368,29 +378,41 @@ def curves_by_run(curves: pd.DataFrame) -> dict:
     return {i: c for i, c in curves.groupby("run", sort=True)}
 
 
+def curve_arrays(curves: pd.DataFrame, column: str = "val_metric") -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """run -> (steps, values) sorted by step, rows without a value dropped (numpy, no pandas per run)."""
+    if not len(curves) or column not in curves.columns:
+        return {}
+    c = curves[["run", "step", column]].dropna()
+    c = c.sort_values(["run", "step"], kind="mergesort")
+    run = c["run"].to_numpy()
+    cuts = np.flatnonzero(np.diff(run)) + 1
+    steps = np.split(c["step"].to_numpy(float), cuts)
+    vals = np.split(c[column].to_numpy(float), cuts)
+    firsts = run[np.r_[0, cuts]] if len(run) else []
+    return {int(r): (x, y) for r, x, y in zip(firsts, steps, vals)}
+
+
 def curve_bands(runs: pd.DataFrame, curves: pd.DataFrame, task: str, max_points: int = 200,
-                by_run: dict | None = None) -> pd.DataFrame:
+                arrays: dict | None = None) -> pd.DataFrame:
     """val_metric vs step per (condition, arch): mean, min, max over seeds on a common grid."""
     cols = ["condition", "arch", "step", "mean", "low", "high", "seeds"]
-    if not len(curves):
+    arrays = curve_arrays(curves) if arrays is None else arrays
+    if not arrays:
         return pd.DataFrame(columns=cols)
-    by_run = curves_by_run(curves) if by_run is None else by_run
-    sub = runs[(runs["task"] == task) & runs.index.isin(list(by_run))]
+    sub = runs[(runs["task"] == task) & runs.index.isin(list(arrays))]
     if not len(sub):
         return pd.DataFrame(columns=cols)
     sub = with_condition(sub)
     out = []
     for (label, arch), g in sub.groupby(["condition", "arch"], sort=True):
-        cs = [c for c in (by_run[i] for i in g.index) if c["val_metric"].notna().any()]
+        cs = [arrays[i] for i in g.index if i in arrays and len(arrays[i][0])]
         if not cs:
             continue
-        cs = [c[c["val_metric"].notna()].sort_values("step") for c in cs]
-        grid = np.unique(np.concatenate([c["step"].to_numpy(float) for c in cs]))
+        grid = np.unique(np.concatenate([x for x, _ in cs]))
         if len(grid) > max_points:
             grid = np.unique(np.quantile(grid, np.linspace(0, 1, max_points)).round())
         ys = np.full((len(cs), len(grid)), np.nan)
-        for k, c in enumerate(cs):
-            x, y = c["step"].to_numpy(float), c["val_metric"].to_numpy(float)
+        for k, (x, y) in enumerate(cs):
             inside = (grid >= x.min()) & (grid <= x.max())
             ys[k, inside] = np.interp(grid[inside], x, y)
         with np.errstate(all="ignore"), _quiet():
@@ -454,14 +476,24 @@ CLIP_COLUMNS = ["task", "arch", "condition", "group", "clip", "runs", "diverged"
                 "max_grad_norm", "spikes"]
 
 
-def clipping_table(runs: pd.DataFrame, curves: pd.DataFrame, spike: float = 10.0) -> pd.DataFrame:
-    """Runs that differ only in `clip` (None = off): divergence and gradient-norm spikes
-    (steps whose grad_norm exceeds `spike` x the run's median)."""
+def clipping_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of clipping ablations (groups of like runs with >= 2 clip settings), with
+    `cond` (the condition but the clip) and `clip` ("off" for None)."""
     col = clip_column(runs)
     if col is None or not len(runs):
-        return pd.DataFrame(columns=CLIP_COLUMNS)
+        return runs.iloc[0:0].assign(cond="", clip="")
     sub = with_condition(runs, drop=[col])
     sub["clip"] = sub[col].map(_fmt).replace({"None": "off", "nan": "off", "False": "off"})
+    return sub.groupby(["task", "arch", "cond"]).filter(lambda g: g["clip"].nunique() >= 2)
+
+
+def clipping_table(runs: pd.DataFrame, curves: pd.DataFrame, spike: float = 10.0) -> pd.DataFrame:
+    """Runs that differ only in `clip` (None = off): divergence and gradient-norm spikes
+    (steps whose grad_norm exceeds `spike` x the run's median). `curves`: run, step,
+    grad_norm rows (the runs' steps.csv or curve.csv; inputs.load_step_norms)."""
+    sub = clipping_runs(runs)
+    if not len(sub):
+        return pd.DataFrame(columns=CLIP_COLUMNS)
     stats_by_run = {}
     if len(curves) and "grad_norm" in curves.columns:
         gn = curves[curves["grad_norm"].notna()]
@@ -474,8 +506,6 @@ def clipping_table(runs: pd.DataFrame, curves: pd.DataFrame, spike: float = 10.0
     rows = []
     group = 0
     for (task, arch, cond), g in sub.groupby(["task", "arch", "cond"], sort=True):
-        if g["clip"].nunique() < 2:
-            continue
         group += 1
         for clip, h in g.groupby("clip", sort=True):
             ok = h[h["status"] == "ok"]
@@ -632,7 +662,8 @@ def throughput_table(throughput: pd.DataFrame, asv: pd.DataFrame) -> pd.DataFram
     df = pd.concat(parts, ignore_index=True)
     if "input_size" in df.columns:
         df["input"] = df["input_size"] if "input" not in df.columns else df["input"].fillna(df["input_size"])
-    defaults = {"device": "?", "threads": "?", "backend": "?", "pass": "forward", "bidirectional": False, "layers": 1, "input": np.nan,
+    defaults = {"device": "?", "threads": "?", "backend": "?", "pass": "forward", "bidirectional": False,
+                "layers": 1, "input": np.nan,
                 "hidden": np.nan, "seq_len": np.nan, "batch": np.nan, "seconds": np.nan,
                 "step_samples_per_s": np.nan, "gflops": np.nan, "source": "?"}
     for c, v in defaults.items():

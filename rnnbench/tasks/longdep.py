@@ -199,6 +199,10 @@ class Copy(Task):
         nll = -logp[torch.arange(y.shape[1]), y]         # [N, T + 2L]
         return float(nll.mean())
 
+    @classmethod
+    def describe(cls):
+        return {**super().describe(), "solved_metric": cls.solved_metric}
+
     def solved(self, value, metrics=None):
         """Recall accuracy >= 99 %: judged on the test metrics (None when they are not given)."""
         v = None if metrics is None else metrics.get(self.solved_metric)

@@ -184,9 +184,12 @@ class Addition(Seq2SeqTask):
     citation = "lab task 5; Keras addition_rnn example; Zaremba & Sutskever 2014"
     accuracy_name = "char_accuracy"
     symbols = tuple("0123456789+")
-    # Measured by scripts/bench_addition.py (see its docstring): these reach 99 % exact match
-    # on the held-out set in a handful of epochs with LSTM or GRU 128, every variant.
-    defaults = {"epochs": 30, "batch_size": 128, "lr": 3e-3, "hidden": 128, "clip": 1.0}
+    # The lab's setting (LSTM 128, 1 layer, 3 digits, 50,000 problems, reversed query) with what
+    # scripts/bench_addition.py measured fastest to 99 % held-out exact match: attention (the
+    # plain and peeking encoder-decoders plateau near 98 % at a constant learning rate), batch
+    # 256 (fewer, larger matmuls per epoch) and Adam at 1e-2 (3e-3 and 5e-3 took 2-3x the epochs).
+    defaults = {"hidden": 128, "epochs": 30, "batch_size": 256, "lr": 1e-2,
+                "clip": 1.0, "model_params": {"variant": "attention"}}
 
     @dataclass
     class Params:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-import pytest
-
 from rnnbench.cli import main
 from rnnbench.data import DATASETS
 from rnnbench.data.registry import DataFile, Dataset

@@ -47,7 +47,8 @@ def write_config(path: Path, config: dict) -> Path:
 
 def snakemake(workdir: Path, *args, config: Path = TINY, profile: Path | None = DEFAULT_PROFILE,
               env: dict | None = None, timeout: float = 600, popen: bool = False, cores: int | None = 2):
-    """`python -m snakemake` on the repo's Snakefile, in `workdir`, with `config`."""
+    """`python -m snakemake` on the repo's Snakefile, in `workdir`, with `config`; its stdout and
+    stderr together in `.stdout` (a dry run reports on stdout, a run on stderr)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
            "--directory", str(workdir), "--configfile", str(config)]
     if profile is not None:
@@ -60,7 +61,8 @@ def snakemake(workdir: Path, *args, config: Path = TINY, profile: Path | None = 
     if popen:
         return subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
-    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout)
 
 
 def job_counts(output: str) -> dict[str, int]:

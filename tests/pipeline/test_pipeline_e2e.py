@@ -34,15 +34,15 @@ def tiny(tmp_path_factory):
     t0 = time.perf_counter()
     r = snakemake(wd)
     wall = time.perf_counter() - t0
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    print(f"\ntiny grid: {job_counts(r.stderr)} in {wall:.1f} s")
+    assert r.returncode == 0, r.stdout[-3000:]
+    print(f"\ntiny grid: {job_counts(r.stdout)} in {wall:.1f} s")
     return wd, r
 
 
 def test_tiny_grid_to_its_report(tiny):
     wd, r = tiny
-    assert job_counts(r.stderr) == {"train": 4, "gradients": 1, "provenance": 1, "aggregate": 1,
-                                    "report": 1, "all": 1}, r.stderr[-2000:]
+    assert job_counts(r.stdout) == {"train": 4, "gradients": 1, "provenance": 1, "aggregate": 1,
+                                    "report": 1, "all": 1}, r.stdout[-2000:]
     res = wd / "results"
     table = rows(res)
     assert len(table) == 4 and {t["status"] for t in table} == {"ok"}
@@ -66,8 +66,8 @@ def test_noop_rerun_runs_nothing(tiny):
     t0 = time.perf_counter()
     r = snakemake(wd)
     wall = time.perf_counter() - t0
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert job_counts(r.stderr) == {} and "Nothing to be done" in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert job_counts(r.stdout) == {} and "Nothing to be done" in r.stdout, r.stdout[-2000:]
     print(f"\nno-op rerun: {wall:.1f} s")
     assert wall < 60   # ~6 s on an idle 2-core machine; generous for a loaded CI box
 
@@ -80,8 +80,8 @@ def test_changed_axis_reruns_only_the_affected_cells(tiny, tmp_path):
     config["tasks"]["adding"]["task_params"]["seq_len"] = [8, 16]   # 12 -> 16
     cfg = write_config(tmp_path / "changed.yaml", config)
     r = snakemake(wd, "-n", config=cfg)
-    counts = job_counts(r.stderr)
-    assert r.returncode == 0, r.stderr[-2000:]
+    counts = job_counts(r.stdout)
+    assert r.returncode == 0, r.stdout[-2000:]
     assert counts["train"] == 2 and counts["aggregate"] == 1 and counts["report"] == 1, counts
     assert "gradients" not in counts, counts
 
@@ -98,7 +98,7 @@ def test_bad_config_fails_before_any_job(tmp_path):
         r = snakemake(wd, config=write_config(tmp_path / f"{change[1]}.yaml", config))
         assert r.returncode != 0
         for f in fragments:
-            assert f in r.stderr, (f, r.stderr[-2000:])
+            assert f in r.stdout, (f, r.stdout[-2000:])
         assert not (wd / "results").exists()
 
 
@@ -119,9 +119,9 @@ def test_failed_cell_is_recorded_and_the_grid_goes_on(tmp_path):
     assert table[("lstm", "cuda")]["status"] == "failed"
     assert table[("lstm", "cpu")]["status"] == "ok" and table[("gru", "cpu")]["status"] == "ok"
     assert (wd / "results" / "report" / "index.html").is_file()
-    assert "failed or missing" in r.stderr
+    assert "failed or missing" in r.stdout
     r = snakemake(wd, config=cfg)     # the same command retries the failed cell only
-    assert r.returncode != 0 and job_counts(r.stderr).get("train") == 1, r.stderr[-2000:]
+    assert r.returncode != 0 and job_counts(r.stdout).get("train") == 1, r.stdout[-2000:]
 
 
 RESUME = {
@@ -149,7 +149,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tmp_path):
     run = ckpt.parent
     assert not (run / "metrics.json").exists()
     r = snakemake(wd, config=cfg)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 0, r.stdout[-3000:]
     assert "resumed at step" in (run / "run.log").read_text()
     # the same cell, uninterrupted, straight through `rnnbench train`
     ref = tmp_path / "ref"
@@ -175,8 +175,8 @@ def test_dry_run_of_every_shipped_config(tmp_path, name, env, expect):
         cfg["results"] = "results"
     args = dict(config=write_config(tmp_path / "c.yaml", cfg)) if cfg else {}
     r = snakemake(tmp_path, "-n", env=env, **args) if cfg else _no_configfile(tmp_path, env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    counts = job_counts(r.stderr)
+    assert r.returncode == 0, r.stdout[-3000:]
+    counts = job_counts(r.stdout)
     for rule, n in expect.items():
         assert counts.get(rule) == n, counts
 
@@ -185,14 +185,15 @@ def _no_configfile(wd, env):
     from pipeline_helpers import DEFAULT_PROFILE, SNAKEFILE
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(wd),
            "--workflow-profile", str(DEFAULT_PROFILE), "-n"]
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, **env}, timeout=600)
 
 
 def test_lab_without_its_data_stops_with_the_data_layers_message(tmp_path):
     env = {"RNNBENCH_DATA": str(tmp_path / "empty"), "RNNBENCH_DOWNLOAD": "0"}
     r = snakemake(tmp_path, "-n", config=CONFIGS_LAB, env=env)
     assert r.returncode != 0
-    assert "not found" in r.stderr and "dataset" in r.stderr, r.stderr[-2000:]
+    assert "not found" in r.stdout and "dataset" in r.stdout, r.stdout[-2000:]
 
 
 CONFIGS_LAB = Path(__file__).resolve().parents[2] / "workflows" / "config" / "lab.yaml"
@@ -202,8 +203,8 @@ def test_slurm_profile_plans_the_default_grid(tmp_path):
     """`snakemake --profile workflows/profiles/slurm -n` (no cluster needed to plan)."""
     r = snakemake(tmp_path, "-n", config=Path(__file__).resolve().parents[2] / "workflows/config/quick.yaml",
                   profile=SLURM_PROFILE, cores=None, env={"SLURM_CONF": str(tmp_path / "none.conf")})
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert job_counts(r.stderr).get("train") == 156
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert job_counts(r.stdout).get("train") == 156
 
 
 def test_lint_finds_only_the_justified_conda_lint(tmp_path):

@@ -10,7 +10,7 @@ from rnnbench.cli import main
 from rnnbench.report import build, inputs, synthetic, tables
 from rnnbench.report.html import SECTIONS
 
-SECTION_IDS = [sid for sid, _ in SECTIONS]
+SECTION_IDS = [sid for sid, _, _ in SECTIONS]
 
 
 def page(out) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from reporthelpers import make_runs, seeds
+from .reporthelpers import make_runs, seeds
 
 from rnnbench.report import claims
 from rnnbench.report.claims import FAILS, HOLDS, NOT_ENOUGH

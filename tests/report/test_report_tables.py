@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from reporthelpers import make_runs, seeds
+from .reporthelpers import make_runs, seeds
 
 from rnnbench.report import inputs, stats, tables
 
@@ -195,3 +195,23 @@ def test_gradients_files_are_read_with_missing_columns(tmp_path):
     g = inputs.load_gradients(tmp_path)
     assert sorted(set(g["phase"])) == ["init", "trained"] and g["spectral_radius"].isna().all()
     assert (g["task"] == "?").all() and len(g) == 6
+
+
+def test_missing_cells_join_the_condition_of_their_finished_twins():
+    """The aggregator's row for a missing cell holds only what the grid sets (here seq_len);
+    a finished run records every resolved setting. Defaults all finished runs share fill in."""
+    done = seeds([0.1, 0.2], task="adding", arch="lstm", **{"params.task_params.seq_len": 50,
+                                                             "params.train.lr": 0.001, "params.train.clip": 1.0})
+    missing = [{"task": "adding", "arch": "lstm", "seed": 2, "status": "missing", "layers": None, "hidden": None,
+                "params.task_params.seq_len": 50}]
+    ablation = seeds([0.3, 0.4], task="adding", arch="rnn", **{"params.task_params.seq_len": 50,
+                                                               "params.train.lr": 0.001})
+    ablation[0]["params.train.clip"] = 1.0
+    missing_rnn = {**missing[0], "arch": "rnn"}
+    runs = make_runs(done + missing + ablation + [missing_rnn])
+    grid = tables.grid_table(runs).set_index("arch")
+    assert grid.loc["lstm", ["runs", "ok", "missing"]].tolist() == [3, 2, 1]
+    row = runs[(runs["status"] == "missing") & (runs["arch"] == "lstm")].iloc[0]
+    assert (row["hidden"], row["params.train.lr"], row["params.train.clip"]) == (64, 0.001, 1.0)
+    row = runs[(runs["status"] == "missing") & (runs["arch"] == "rnn")].iloc[0]
+    assert pd.isna(row["params.train.clip"])   # clip differs between finished runs: left as the grid says

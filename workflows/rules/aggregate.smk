@@ -13,6 +13,10 @@ rule aggregate:
     params:
         rnnbench=RNNBENCH,
         runs=sibling("runs"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     localrule: True
     shell:
         "{params.rnnbench} aggregate {params.runs} --expected {input.cells} "
@@ -28,6 +32,10 @@ rule provenance:
         f"{RESULTS}/logs/provenance.log",
     params:
         python=PYTHON,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
     localrule: True
     shell:
         "{params.python} -m rnnbench.provenance --out {output} > {log} 2>&1"

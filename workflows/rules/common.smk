@@ -2,6 +2,7 @@
 # cells (rnnbench/grid.py), and the helpers the rules call (no lambdas in the rules).
 # Nothing here runs a job; the grid's provenance files are written at parse time.
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -22,13 +23,24 @@ from rnnbench.errors import UsageError
 
 
 validate(config, "../config/schema.yaml")
-try:
-    CELLS = G.expand(config)
-    G.check_data(CELLS, config["data_dir"])
-except UsageError as e:
-    raise WorkflowError(f"grid config: {e}") from None
-
 RESULTS = os.path.normpath(config["results"])
+
+
+def provenance_file(name):
+    return f"{RESULTS}/provenance/{name}"
+
+
+if workflow.is_main_process:
+    try:
+        CELLS = G.expand(config)
+        G.check_data(CELLS, config["data_dir"])
+    except UsageError as e:
+        raise WorkflowError(f"grid config: {e}") from None
+else:
+    # A job of a cluster executor re-reads the workflow: take the grid the main process
+    # expanded (and wrote, below) instead of importing the registries (torch) again.
+    CELLS = G.load_cells(provenance_file("cells.csv"))
+
 BY_PATH = {c.path: c for c in CELLS}
 GRADIENT_CELLS = [c for c in CELLS if c.gradients]
 
@@ -37,10 +49,6 @@ wildcard_constraints:
     task="[^/]+",
     arch="[^/]+",
     cell="[^/]+",
-
-
-def provenance_file(name):
-    return f"{RESULTS}/provenance/{name}"
 
 
 def write_grid_files():
@@ -63,8 +71,8 @@ def write_grid_files():
 def clear_stale_locks():
     """A Snakemake killed with SIGKILL leaves its locks, and the same command would then
     refuse to run. Remove them when nothing of that run is alive: no other snakemake and
-    no `rnnbench` process works in this directory (Linux /proc; elsewhere the locks stay
-    and `snakemake --unlock` clears them)."""
+    no `rnnbench` job works in this directory (Linux /proc; elsewhere, or while such a
+    process lives, the locks stay: Snakemake then says so, and `--unlock` clears them)."""
     proc_root = Path(os.sep) / "proc"
     locks = list(Path(".snakemake/locks").glob("*.lock"))
     if not locks or not (proc_root / "self" / "cwd").exists():
@@ -85,9 +93,12 @@ def clear_stale_locks():
             cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if cwd == here and ("snakemake" in cmd or "-m rnnbench" in cmd):
-            raise WorkflowError(f"process {proc.name} still works in {here} ({cmd.strip()[:120]}): "
-                                "wait for it to end or stop it, then rerun")
+        if cwd == here and "-m rnnbench" in cmd and "snakemake" not in cmd:
+            print(f"rnnbench: a job of an earlier run is still working here (pid {proc.name}: "
+                  f"{cmd.strip()[:100]}); its locks stay until it ends", file=sys.stderr)
+            return
+        if cwd == here and "snakemake" in cmd:
+            return  # a live run: its locks are real
     for f in locks:
         f.unlink(missing_ok=True)
     print("rnnbench: removed the locks of an earlier, killed Snakemake run", file=sys.stderr)

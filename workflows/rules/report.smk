@@ -14,6 +14,10 @@ rule report:
         rnnbench=RNNBENCH,
         results=results_root,
         out=output_dir,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     localrule: True
     shell:
         "{params.rnnbench} report {params.results} --out {params.out} > {log} 2>&1"

@@ -1,0 +1,1 @@
+"""Tests of the HTML report (a package, so its conftest does not shadow tests/conftest.py)."""
