@@ -13,7 +13,7 @@
 #    so time_forward_backward of the cell backend moves by less than 1.3x.
 # 3. asv continuous --factor 1.1 BASE HEAD in an asv-managed virtualenv (asv.conf.json:
 #    torch==2.13.0 from the matrix, then rnnbench's wheel with its dependencies; the first
-#    run builds the environment, several minutes), over a slice of the kernel grid:
+#    run builds the environment, several minutes; a rerun keeps it), over a slice of the kernel grid:
 #    lstm and gru, fused and cell, uni, 1 layer, throughput and latency shapes (16 benchmarks).
 #
 # Output: DEMO_DIR/continuous.log (and the terminal). Exit 0 when asv flagged the cell
@@ -26,8 +26,12 @@ PY=${PYTHON:-python3}
 REGEX=${REGEX:-"kernels\.Kernel\.time_forward(_backward)?\('(lstm|gru)', '(fused|cell)', 'uni', 1, '(throughput|latency)'\)"}
 ROUNDS=${ROUNDS:-4}     # asv processes per benchmark and commit, interleaved between the commits
 
+# A virtualenv built by an earlier run of this script is kept (same path, so still valid).
+keep=""
+if [ -d "$DEMO/.asv/env" ]; then keep=$(mktemp -d); mv "$DEMO/.asv/env" "$keep/env"; fi
 rm -rf "$DEMO"
 git clone -q "$REPO" "$DEMO"
+if [ -n "$keep" ]; then mkdir -p "$DEMO/.asv" && mv "$keep/env" "$DEMO/.asv/env" && rmdir "$keep"; fi
 git -C "$DEMO" config user.email demo@rnnbench.invalid
 git -C "$DEMO" config user.name "asv regression demo"
 

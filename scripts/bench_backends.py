@@ -62,7 +62,10 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=100)
     ap.add_argument("--size", type=int, default=256, help="input size = hidden size")
     ap.add_argument("--rounds", type=int, default=9, help="interleaved timed calls per variant")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = torch.randn(args.seq, args.batch, args.size)
     print(f"batch {args.batch}, seq {args.seq}, input = hidden = {args.size}, float32, "

@@ -6,7 +6,8 @@
 Writes a synthetic results directory (rnnbench.report.synthetic: runs.csv, a curve.csv
 per run, gradients, throughput, provenance, asv results), then times
 1. the whole command as a user runs it (a fresh `python -m rnnbench report` process:
-   interpreter start, imports, reading, claims, figures, writing), and
+   interpreter start, imports, reading, claims, figures, writing): wall and CPU seconds,
+   and the load average before it (on a shared machine the wall time is mostly waiting), and
 2. each stage of the build inside this process, after a warm-up build (imports and
    matplotlib's font cache are then paid).
 Prints one pipe-delimited line per stage; exit status 1 when (1) exceeds --budget.
@@ -14,11 +15,19 @@ Prints one pipe-delimited line per stage; exit status 1 when (1) exceeds --budge
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+def _children_cpu() -> float:
+    """User + system seconds of this process's finished children (and theirs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main(argv=None) -> int:
@@ -39,16 +48,20 @@ def main(argv=None) -> int:
         print(f"| generate | {args.runs} runs ({cells} cells x up to {seeds} seeds) | "
               f"{time.perf_counter() - t0:6.2f} s |")
 
+        load = os.getloadavg()[0]
+        cpu0 = _children_cpu()
         t0 = time.perf_counter()
         cmd = [sys.executable, "-m", "rnnbench", "report", str(root), "--out", str(root / "report"),
                "--asv-results", str(root / "asv-results")]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        cpu = _children_cpu() - cpu0
         if proc.returncode:
             print(proc.stderr, file=sys.stderr)
             return proc.returncode
         size = (root / "report" / "index.html").stat().st_size
-        print(f"| command | rnnbench report, fresh process | {wall:6.2f} s | index.html {size / 1e6:.2f} MB |")
+        print(f"| command | rnnbench report, fresh process | {wall:6.2f} s wall | {cpu:6.2f} s CPU (workers "
+              f"included) | load {load:.1f} on {os.cpu_count()} cores | index.html {size / 1e6:.2f} MB |")
 
         html.build(root, Path(tmp) / "warm", asv_results=root / "asv-results")   # warm-up: imports, font cache
         timings: dict[str, float] = {}

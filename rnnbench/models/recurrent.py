@@ -11,6 +11,7 @@ cell    explicit loops, every cell. Two paths:
           run without autograd; a custom autograd.Function holds a hand-written backward
           through time: one matmul per step for dL/dh_{t-1}, the rest in bulk (activation
           derivatives before the loop, dL/dW_hh as one [4H, T*B] x [T*B, H] matmul after).
+          Once differentiable (no double backward; the reference path has it).
         - reference (gru-cho, jordan, and every cell with return_states=True): autograd
           through `CellSpec.step` one step at a time, each state h_t its own graph node.
         TorchScript was measured on the fast path's loops and gave nothing (and is deprecated).

@@ -251,10 +251,9 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor, lengths: torch.Tensor | None = None) -> Memory:
         """src [B, S] token ids (right-padded), lengths [B] on the CPU (None: all S)."""
         B, S = src.shape
-        if lengths is None:
-            lengths = torch.full((B,), S, dtype=torch.long)
-        lengths = lengths.cpu()
-        outputs, h_n = self.encoder(self.src_embed(src), lengths=lengths)
+        lengths = torch.full((B,), S, dtype=torch.long) if lengths is None else lengths.cpu()
+        full = bool((lengths == S).all())     # no padding: skip packing (the faster kernels)
+        outputs, h_n = self.encoder(self.src_embed(src), lengths=None if full else lengths)
         state = _map_state(h_n, self._bridge)
         top = state[0] if isinstance(state, tuple) else state
         mask = torch.arange(S)[None, :] < lengths[:, None]

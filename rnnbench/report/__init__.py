@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 
-def build(results_dir, out_dir=None, asv_results=None, method: str = "welch"):
+def build(results_dir, out_dir=None, asv_results=None, method: str = "welch", **kw):
+    """index.html + a CSV per table in out_dir (default RESULTS_DIR/report); see html.build."""
     from .html import build as _build
-    return _build(results_dir, out_dir, asv_results=asv_results, method=method)
+    return _build(results_dir, out_dir, asv_results=asv_results, method=method, **kw)

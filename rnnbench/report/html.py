@@ -159,11 +159,15 @@ class Writer:
         self.written: list[str] = []
         self.pool = _pool(jobs)
 
-    def figure(self, fn: Callable, *args, salt: str, title: str = "", note: str = "") -> Block:
+    def figure(self, name: str, *args, salt: str, title: str = "", note: str = "") -> Block:
+        """figures.<name>(*args) drawn as SVG (now, or by a worker); salt: its SVG ids' salt."""
         if self.pool is None:
-            html: Any = _draw(fn.__name__, args, salt)
+            try:
+                html: Any = _draw(name, args, salt)
+            except Exception as e:  # noqa: BLE001 - as in finish(): the figure says so, the section stands
+                return _broken(title, e)
         else:
-            html = self.pool.submit(_draw, fn.__name__, args, salt)
+            html = self.pool.submit(_draw, name, args, salt)
         return Block("figure", title=title, html=html, note=note)
 
     def finish(self, sections: list[Section]) -> None:
@@ -177,8 +181,7 @@ class Writer:
                     try:
                         text = b.html.result() if isinstance(b.html, Future) else b.html
                     except Exception as e:  # noqa: BLE001 - one figure must not take the page down
-                        b = Block("nodata", title=b.title, note=f"this figure could not be drawn: "
-                                                                f"{type(e).__name__}: {e}")
+                        b = _broken(b.title, e)
                     else:
                         if not text:
                             continue
@@ -202,6 +205,10 @@ class Writer:
                 if len(shown) > MAX_TABLE_ROWS else "")
         return Block("table", title=title, html=table_html(shown, name.replace("-", "_"), sortable), csv=fname,
                      note=(note + more).strip())
+
+
+def _broken(title: str, e: Exception) -> Block:
+    return Block("nodata", title=title, note=f"this figure could not be drawn: {type(e).__name__}: {e}")
 
 
 def _draw(name: str, args: tuple, salt: str) -> str:
@@ -320,7 +327,7 @@ def comparison_section(inp: Inputs, w: Writer, method: str) -> Section:
                 f"undecided in {len(comp) - n_better} of {len(comp)}; "
                 f"{b} smaller in {(comp['smaller'] == b).sum()}, quicker in {(comp['quicker'] == b).sum()}.")
         _add(s, w.table(f"compare_{a}_{b}", comp, shown, title=f"{a} vs {b}", note=note, sortable=True),
-             w.figure(figures.comparison_forest, comp, salt=f"forest-{a}-{b}"))
+             w.figure("comparison_forest", comp, salt=f"forest-{a}-{b}"))
     if not any_pair and not s.blocks:
         s.nodata("no pair of architectures to compare")
     return s
@@ -340,7 +347,7 @@ def longdep_section(inp: Inputs, w: Writer, colors) -> Section:
         "metric": [f"{m} {_arrow(d)}" for m, d in zip(lt["metric"], lt["direction"])],
         "mean ± std (n)": [pm(m, sd, n) for m, sd, n in zip(lt["mean"], lt["std"], lt["n"])],
         "diverged": lt["diverged"], "baseline": lt["baseline"], "solved": lt["solved_frac"]})
-    _add(s, w.figure(figures.longdep, lt, colors, salt="longdep"),
+    _add(s, w.figure("longdep", lt, colors, salt="longdep"),
          w.table("long_dependencies", lt, shown, sortable=True))
     return s
 
@@ -384,7 +391,7 @@ def curves_section(inp: Inputs, w: Writer, colors) -> Section:
         if others:
             note += "; not drawn: " + "; ".join(others)
         note += ". Every task's and condition's bands are in learning_curves.csv."
-        _add(s, w.figure(figures.learning_curves, panels, colors, salt="curves", note=note))
+        _add(s, w.figure("learning_curves", panels, colors, salt="curves", note=note))
         if len(allbands):
             ordered = allbands[["task"] + [c for c in allbands.columns if c != "task"]]
             write(w.out / "learning_curves.csv", ordered.to_csv(index=False, lineterminator="\n"))
@@ -399,7 +406,7 @@ def curves_section(inp: Inputs, w: Writer, colors) -> Section:
                 except (pd.errors.ParserError, pd.errors.EmptyDataError):
                     continue
                 break
-    _add(s, w.figure(figures.generation, gens, salt="generation", title="Free-running generation",
+    _add(s, w.figure("generation", gens, salt="generation", title="Free-running generation",
                          note="generation.csv of one run per architecture (the first ok seed)"))
     return s
 
@@ -411,13 +418,13 @@ def gradients_section(inp: Inputs, w: Writer, colors) -> Section:
     g = inp.gradients
     if len(g):
         gt = tables.gradient_table(g)
-        _add(s, w.figure(figures.gradient_flow, tables.gradient_curves(g), colors, salt="gradflow"),
+        _add(s, w.figure("gradient_flow", tables.gradient_curves(g), colors, salt="gradflow"),
              w.table("gradients", gt, title="Spectral radius and decay per step",
                      note="decay per step: the factor ρ of the least-squares fit ||dL/dh|| ≈ c·ρ^lag to the "
                           "mean curve; R² of that fit on the log scale."))
     else:
         s.blocks.append(Block("nodata", note="no gradient diagnostics (gradients/**/gradients.csv)"))
-    _add(s, w.figure(figures.iterated, figures.iterated_functions(), salt="iterated",
+    _add(s, w.figure("iterated", figures.iterated_functions(), salt="iterated",
                          title="Iterated functions",
                          note="a recurrent network applies the same map at every step: iterated, a contraction "
                               "flattens (vanishing), an expansion saturates or becomes chaotic (exploding)."))
@@ -425,7 +432,7 @@ def gradients_section(inp: Inputs, w: Writer, colors) -> Section:
     norms = load_step_norms(inp.results_dir, ablation, inp.curves)
     ct = tables.clipping_table(inp.runs, norms)
     if len(ct):
-        _add(s, w.figure(figures.clipping, ct, inp.runs, norms, salt="clipping", title="Clipping ablation",
+        _add(s, w.figure("clipping", ct, inp.runs, norms, salt="clipping", title="Clipping ablation",
                              note="per optimizer step from each run's steps.csv (else its curve.csv)"),
              w.table("clipping", ct, title="Clipping ablation: runs that differ only in the clip threshold",
                      note="spikes: steps whose gradient norm exceeds 10× the run's median."))
@@ -464,7 +471,7 @@ def seq2seq_section(inp: Inputs, w: Writer) -> Section:
             if len(examples) >= 4:
                 break
     if examples:
-        _add(s, w.figure(figures.attention, examples, salt="attention", title="Attention weights",
+        _add(s, w.figure("attention", examples, salt="attention", title="Attention weights",
                              note="rows: output steps, columns: input steps (attention.json of the longest "
                                   "sequences' best runs)."))
     else:
@@ -484,7 +491,7 @@ def lab_section(inp: Inputs, w: Writer) -> Section:
                                                                       zip(lt["mean"], lt["std"], lt["n"])],
                           "wall time, s": lt["train_seconds"], "lab's time, s": lt["quoted_seconds"],
                           "ratio": lt["ratio_to_quoted"], "device": lt["device"], "threads": lt["threads"]})
-    _add(s, w.table("lab", lt, shown), w.figure(figures.lab_times, lt, salt="labtimes"))
+    _add(s, w.table("lab", lt, shown), w.figure("lab_times", lt, salt="labtimes"))
     for (task, arch), g in inp.runs[inp.runs["status"] == "ok"].groupby(["task", "arch"], sort=True):
         for rd in g["run_dir"]:
             p = run_path(inp.results_dir, rd)
@@ -504,7 +511,7 @@ def throughput_section(inp: Inputs, w: Writer) -> Section:
     tt = tables.throughput_table(inp.throughput, inp.asv)
     if not len(tt):
         return s.nodata("no asv results and no throughput/*.csv")
-    _add(s, w.figure(figures.throughput, tt, salt="throughput"), w.table("throughput", tt, sortable=True))
+    _add(s, w.figure("throughput", tt, salt="throughput"), w.table("throughput", tt, sortable=True))
     return s
 
 

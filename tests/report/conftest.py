@@ -24,5 +24,5 @@ def quick_results(tmp_path_factory) -> Path:
 def quick_report(quick_results, tmp_path_factory) -> Path:
     from rnnbench.report import build
     out = tmp_path_factory.mktemp("quick-report")
-    build(quick_results, out, asv_results=quick_results / "asv-results")
+    build(quick_results, out, asv_results=quick_results / "asv-results", jobs=2)
     return out

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rnnbench.cli import main
-from rnnbench.report import build, inputs, synthetic, tables
+from rnnbench.report import build, figures, inputs, synthetic, tables
 from rnnbench.report.html import SECTIONS
 
 SECTION_IDS = [sid for sid, _, _ in SECTIONS]
@@ -65,7 +65,8 @@ def test_each_table_is_a_csv_matching_the_tables(quick_results, quick_report):
 
 
 def test_same_inputs_give_the_same_bytes(quick_results, quick_report, tmp_path):
-    build(quick_results, tmp_path, asv_results=quick_results / "asv-results")
+    """Built again, serially this time (the fixture drew its figures in worker processes)."""
+    build(quick_results, tmp_path, asv_results=quick_results / "asv-results", jobs=1)
     files = sorted(p.name for p in quick_report.iterdir())
     assert files == sorted(p.name for p in tmp_path.iterdir())
     for name in files:
@@ -106,6 +107,16 @@ def test_a_section_that_breaks_says_so_and_the_rest_stands(partial_results, tmp_
     monkeypatch.setattr(tables, "lab_table", broken)
     html = page(build(partial_results, tmp_path).parent)
     assert "this section could not be built from these inputs: KeyError" in html
+    assert re.findall(r'<section id="([^"]+)"', html) == SECTION_IDS
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_figure_that_breaks_says_so(partial_results, tmp_path, monkeypatch, jobs):
+    def broken(*args):
+        raise ValueError("bad axis")
+    monkeypatch.setattr(figures, "seq2seq", broken)     # seen by forked workers too
+    html = page(build(partial_results, tmp_path, jobs=jobs).parent)
+    assert "this figure could not be drawn: ValueError: bad axis" in html
     assert re.findall(r'<section id="([^"]+)"', html) == SECTION_IDS
 
 
