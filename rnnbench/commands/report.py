@@ -1,7 +1,7 @@
 """`rnnbench report RESULTS_DIR [--out DIR]`: one self-contained index.html + a CSV per table.
 
     rnnbench report results                      -> results/report/index.html
-    rnnbench report results --out /tmp/r --ci bootstrap --asv-results .asv/results
+    rnnbench report results --out /tmp/r --ci bootstrap --asv-results .asv/results --jobs 2
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def add_parser(sub) -> None:
                    help="asv results folder (default: .asv/results when it exists here)")
     p.add_argument("--ci", choices=("welch", "bootstrap"), default="welch",
                    help="the 95%% interval of differences (default: welch; bootstrap is seeded)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="processes drawing the figures (default: $RNNBENCH_REPORT_JOBS, else the usable "
+                        "cores, at most 4); the page is the same bytes for any N")
     p.set_defaults(func=run)
 
 
@@ -34,8 +37,10 @@ def run(args) -> int:
     asv = Path(args.asv_results) if args.asv_results else Path(".asv/results")
     if args.asv_results and not asv.is_dir():
         raise UsageError(f"asv results folder not found: {asv}")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be a positive integer, got {args.jobs}")
     from ..report import build
 
-    index = build(results, args.out, asv_results=asv if asv.is_dir() else None, method=args.ci)
+    index = build(results, args.out, asv_results=asv if asv.is_dir() else None, method=args.ci, jobs=args.jobs)
     print(f"{index}", file=sys.stderr)
     return 0

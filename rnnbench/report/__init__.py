@@ -5,7 +5,8 @@
     tables.py   pandas group-bys of the tidy runs table, "like with like" conditions
     claims.py   the claim registry: each qualitative claim a check -> holds / fails / not enough data
     figures.py  matplotlib / seaborn figures -> byte-stable inline SVG
-    html.py     sections of blocks -> templates/index.html.j2
+    html.py     sections of blocks -> templates/index.html.j2 (figures drawn in worker processes)
+    synthetic.py  synthetic results directories for the tests and scripts/bench_report.py
 """
 from __future__ import annotations
 

@@ -454,7 +454,7 @@ def seq2seq_section(inp: Inputs, w: Writer) -> Section:
                           "metric": [f"{m} {_arrow(d)}" for m, d in zip(st["metric"], st["direction"])],
                           "mean ± std (n)": [pm(m, sd, n) for m, sd, n in zip(st["mean"], st["std"], st["n"])],
                           "best": st["best"], "diverged": st["diverged"]})
-    _add(s, w.figure(figures.seq2seq, st, salt="seq2seq"), w.table("seq2seq", st, shown, sortable=True))
+    _add(s, w.figure("seq2seq", st, salt="seq2seq"), w.table("seq2seq", st, shown, sortable=True))
     examples = []
     runs = inp.runs[inp.runs["status"] == "ok"]
     col = seq_len_column(runs)

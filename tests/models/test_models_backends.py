@@ -74,10 +74,10 @@ def test_residual_cell_equals_fused(arch, bidirectional, lengths):
     assert (reference[0] - run(plain, x, None, lens)[0]).abs().max() > 1e-3   # residual did something
 
 
-@pytest.mark.parametrize("arch", ["lstm", "gru"])
-def test_batch_first_and_packed_input(arch):
+@pytest.mark.parametrize("arch, residual", [("lstm", False), ("gru", False), ("lstm", True), ("rnn", True)])
+def test_batch_first_and_packed_input(arch, residual):
     torch.manual_seed(0)
-    fused, cell = pair(arch, bidirectional=True, layers=2, batch_first=True)
+    fused, cell = pair(arch, bidirectional=True, layers=2, batch_first=True, residual=residual)
     x = torch.randn(B, T, I)
     out_f, _ = fused(x, lengths=LENGTHS)
     out_c, _ = cell(x, lengths=LENGTHS)

@@ -47,10 +47,12 @@ def write_config(path: Path, config: dict) -> Path:
 
 def snakemake(workdir: Path, *args, config: Path = TINY, profile: Path | None = DEFAULT_PROFILE,
               env: dict | None = None, timeout: float = 600, popen: bool = False, cores: int | None = 2):
-    """`python -m snakemake` on the repo's Snakefile, in `workdir`, with `config`; its stdout and
-    stderr together in `.stdout` (a dry run reports on stdout, a run on stderr)."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
-           "--directory", str(workdir), "--configfile", str(config)]
+    """`python -m snakemake` on the repo's Snakefile, in `workdir`, with `config` (None: the
+    Snakefile's default grid); its stdout and stderr together in `.stdout` (a dry run
+    reports on stdout, a run on stderr)."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir)]
+    if config is not None:
+        cmd += ["--configfile", str(config)]
     if profile is not None:
         cmd += ["--workflow-profile", str(profile)] if profile == DEFAULT_PROFILE else ["--profile", str(profile)]
     if cores is not None:

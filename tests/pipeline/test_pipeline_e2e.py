@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_helpers import (RUN_FACTS, SHARED_DATA, SLURM_PROFILE, TINY, job_counts, load, metrics,
-                              snakemake, write_config)
+from pipeline_helpers import (REPO, RUN_FACTS, SHARED_DATA, SLURM_PROFILE, SNAKEFILE, TINY, job_counts, load,
+                              metrics, snakemake, write_config)
 
 pytestmark = pytest.mark.slow
 
@@ -163,52 +163,41 @@ def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tmp_path):
 
 @pytest.mark.parametrize("name, env, expect", [
     ("quick", {}, {"train": 156, "gradients": 10}),
-    ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30}),
-    ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180}),
+    ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30, "gradients": 10}),
+    ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180, "gradients": 60}),
     (None, {}, {"train": 156}),                         # no --configfile: the quick grid
 ])
 def test_dry_run_of_every_shipped_config(tmp_path, name, env, expect):
     if name == "lab" and not SHARED_DATA.is_dir():
         pytest.skip(f"the course data is not at {SHARED_DATA}")
-    cfg = load(name) if name else None
-    if cfg:
-        cfg["results"] = "results"
-    args = dict(config=write_config(tmp_path / "c.yaml", cfg)) if cfg else {}
-    r = snakemake(tmp_path, "-n", env=env, **args) if cfg else _no_configfile(tmp_path, env)
+    cfg = None
+    if name:
+        config = load(name)
+        config["results"] = "results"
+        cfg = write_config(tmp_path / "c.yaml", config)
+    r = snakemake(tmp_path / "wd", "-n", config=cfg, env=env)
     assert r.returncode == 0, r.stdout[-3000:]
     counts = job_counts(r.stdout)
     for rule, n in expect.items():
         assert counts.get(rule) == n, counts
 
 
-def _no_configfile(wd, env):
-    from pipeline_helpers import DEFAULT_PROFILE, SNAKEFILE
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(wd),
-           "--workflow-profile", str(DEFAULT_PROFILE), "-n"]
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env={**os.environ, **env}, timeout=600)
-
-
 def test_lab_without_its_data_stops_with_the_data_layers_message(tmp_path):
     env = {"RNNBENCH_DATA": str(tmp_path / "empty"), "RNNBENCH_DOWNLOAD": "0"}
-    r = snakemake(tmp_path, "-n", config=CONFIGS_LAB, env=env)
+    r = snakemake(tmp_path, "-n", config=REPO / "workflows" / "config" / "lab.yaml", env=env)
     assert r.returncode != 0
     assert "not found" in r.stdout and "dataset" in r.stdout, r.stdout[-2000:]
 
 
-CONFIGS_LAB = Path(__file__).resolve().parents[2] / "workflows" / "config" / "lab.yaml"
-
-
 def test_slurm_profile_plans_the_default_grid(tmp_path):
     """`snakemake --profile workflows/profiles/slurm -n` (no cluster needed to plan)."""
-    r = snakemake(tmp_path, "-n", config=Path(__file__).resolve().parents[2] / "workflows/config/quick.yaml",
-                  profile=SLURM_PROFILE, cores=None, env={"SLURM_CONF": str(tmp_path / "none.conf")})
+    r = snakemake(tmp_path, "-n", config=None, profile=SLURM_PROFILE, cores=None,
+                  env={"SLURM_CONF": str(tmp_path / "none.conf")})
     assert r.returncode == 0, r.stdout[-3000:]
     assert job_counts(r.stdout).get("train") == 156
 
 
 def test_lint_finds_only_the_justified_conda_lint(tmp_path):
-    from pipeline_helpers import SNAKEFILE
     r = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory",
                         str(tmp_path), "--configfile", str(TINY), "--lint"], capture_output=True, text=True)
     lints = [line.strip() for line in (r.stdout + r.stderr).splitlines() if line.startswith("    * ")]

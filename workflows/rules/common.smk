@@ -179,13 +179,20 @@ def data_dir_option(wildcards):
     return f"--data-dir {shlex.quote(str(Path(d).expanduser().resolve()))}" if d else ""
 
 
+def cell_gpu_model(wildcards):
+    """`slurm.gpu_model` for a cuda cell (-> --gpus=MODEL:1), nothing for a cpu cell."""
+    return config["slurm"]["gpu_model"] if cell_gpus(wildcards) else ""
+
+
 def slurm_resources():
-    """sbatch settings from the config's `slurm:` section (only those set; the slurm
-    executor reads them, local runs ignore them)."""
+    """sbatch settings from the config's `slurm:` section, only those set (the slurm
+    executor reads them; local runs ignore them)."""
     s = config["slurm"]
-    names = {"partition": "slurm_partition", "account": "slurm_account",
-             "gpu_model": "gpu_model", "extra": "slurm_extra"}
-    return {names[k]: v for k, v in s.items() if v}
+    names = {"partition": "slurm_partition", "account": "slurm_account", "extra": "slurm_extra"}
+    out = {names[k]: v for k, v in s.items() if k in names and v}
+    if s.get("gpu_model"):
+        out["gpu_model"] = cell_gpu_model
+    return out
 
 
 SLURM = slurm_resources()
