@@ -125,3 +125,23 @@ def test_bad_option_exit_status_from_the_command_line(tmp_path):
     assert [l for l in res.stderr.splitlines() if l.strip()] == [
         "rnnbench train: error: beam width 0 is invalid (valid: a positive integer; 1 = greedy)"]
     assert not (tmp_path / "o").exists()
+
+
+def test_bench_addition_script_runs(tmp_path, capsys):
+    """scripts/bench_addition.py on a tiny problem set (the real benchmark takes minutes)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_addition.py"
+    spec = importlib.util.spec_from_file_location("bench_addition", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--archs", "gru", "--variants", "plain", "attention", "--epochs", "2", "--threads", "1",
+                       "--target", "0", "--set", 'task_params={"n_train": 300}', "--set", "hidden=8",
+                       "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "| gru | attention |" in table and "| gru | plain |" in table
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    r = doc["results"][0]
+    assert r["epochs_to_target"] == 1.0 and r["cpu_seconds_to_target"] is not None
+    assert len(r["train_cpu_seconds_at_evals"]) == len(r["val_curve"]) == 2
