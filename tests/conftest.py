@@ -1,27 +1,7 @@
-"""Shared fixtures: small, fast configurations and a CLI runner."""
+"""Shared fixtures: small, fast configurations (helpers live in runhelpers.py)."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
-
-
-def run_cli(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
-    """`python -m rnnbench ARGS` in a subprocess, text output captured."""
-    e = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "rnnbench", *map(str, args)], cwd=cwd, env=e,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def read_json(path) -> dict:
-    return json.loads(Path(path).read_text())
 
 
 @pytest.fixture

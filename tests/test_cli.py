@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from runhelpers import run_cli
 
 SMALL = ["--task", "adding", "--seq-len", "10", "--set", "n_train=64", "--set", "n_val=16",
          "--set", "n_test=16", "--hidden", "8", "--steps", "2", "--quiet"]

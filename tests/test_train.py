@@ -13,7 +13,7 @@ import yaml
 
 from rnnbench.config import RunConfig
 from rnnbench.train import run, with_task_defaults
-from conftest import read_json
+from runhelpers import read_json
 
 TIMING = {"train_seconds", "seconds_per_epoch", "threads", "hostname"}
 

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import run_cli
+from runhelpers import run_cli
 from rnnbench import gradients as gr
 from rnnbench.cli import main
 from rnnbench.config import RunConfig

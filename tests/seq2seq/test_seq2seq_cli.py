@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import read_json, run_cli
+from runhelpers import read_json, run_cli
 from rnnbench.cli import main, make_parser
 from rnnbench.commands.train import config_from_args
 from rnnbench.models import CELLS

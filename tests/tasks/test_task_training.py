@@ -99,7 +99,7 @@ def test_splits_are_identical_in_another_process():
 
 @needs_data
 def test_cli_trains_a_lab_task_on_the_real_data(tmp_path):
-    from conftest import run_cli
+    from runhelpers import run_cli
     r = run_cli("train", "--task", "airquality", "--arch", "lstm", "--steps", "2", "--quiet",
                 "--data-dir", SHARED, "--out", tmp_path / "aq")
     assert r.returncode == 0, r.stderr

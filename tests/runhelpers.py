@@ -1,0 +1,26 @@
+"""Helpers shared by tests: run the CLI in a subprocess, read JSON.
+
+(A plain module, not conftest.py: several folders have their own conftest.py, so
+`from runhelpers import ...` would be ambiguous.)
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+def run_cli(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """`python -m rnnbench ARGS` in a subprocess, text output captured."""
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "rnnbench", *map(str, args)], cwd=cwd, env=e,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_json(path) -> dict:
+    return json.loads(Path(path).read_text())
