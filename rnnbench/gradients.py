@@ -10,14 +10,14 @@ layer, direction and carried state of a model we measure, on one batch of a task
 
     norm                   mean over the batch of ||dL/dh_t||_2 (every path, recurrent included;
                            the loss is the per-sequence loss summed over the batch, so a
-                           sequence's gradient does not depend on the batch size). h_t and
-                           lstm's c_t are the carried states, each taken with the other held:
-                           dL/dc_t is what flows back through c alone, so dL/dc_s = 0 when
-                           the loss reads h_s (the memory path starts at lag 1)
+                           sequence's gradient does not depend on the batch size). The
+                           derivative is taken where the step forms the state (the models'
+                           probes, `tap` in rnnbench/models/cells.py): lstm's dL/dc_t also
+                           flows through h_t = o_t tanh(c_t)
     jacobian_product_norm  mean over the first `jacobian_samples` sequences of the spectral
                            norm ||dh_s/dh_t||_2 of the product of step Jacobians (within the
-                           layer and direction; lstm: dh_s/dh_t and dc_s/dc_t, the h-h and c-c
-                           blocks of the product of the full (h, c) step Jacobians)
+                           layer and direction; lstm: dh_s/dh_t and dc_s/dc_t, from the
+                           product of the full (h, c) step Jacobians, c_t perturbed as above)
     spectral_radius, sigma_max   of the recurrent matrix W_hh of that layer and direction
 
 Lag. `lag` counts recurrent steps from h_t to the state the loss reads, in the direction's
@@ -250,7 +250,7 @@ def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, e
                      for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", *spec.extra_params)}
                 gx = F.linear(layer_in, p["weight_ih"], p["bias_ih"])
                 jac[k, DIRECTIONS[direction]] = _jacobian_norms(spec.step, gx, vals, init, p, d == 1,
-                                                                entry[DIRECTIONS[direction]])
+                                                                entry[DIRECTIONS[direction]], names)
                 outs.append(vals[0])
             out_k = torch.cat(outs, 2)
             layer_in = out_k + layer_in if rnn.residual and k else out_k
@@ -279,17 +279,24 @@ def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, e
     return Flow(rows, recurrent)
 
 
-def _jacobian_norms(step, gx, vals, init, p, reverse: bool, entry: int) -> dict[str, dict[int, float]]:
+def _jacobian_norms(step, gx, vals, init, p, reverse: bool, entry: int, names) -> dict[str, dict[int, float]]:
     """{state name: {t: mean_b ||d state_entry / d state_t||_2}} for t from the entry back
     to the initial state, by a chain of vector-Jacobian products through `step`.
 
-    G_t = d(state_entry)/d(state_t) [b, S, S] (S = states x H) starts as the identity; one
-    step back is G_{u-1} = G_u (d state_u / d state_{u-1}): S vector-Jacobian products per
-    sequence, done as one backward pass of the step on the batch repeated S times (torch.func's
-    vmap would save the repeated forward but imports torch._dynamo: seconds per process).
-    G is renormalised every step (its log scale kept apart), so that products far beyond
-    the dtype's range (1e-40 in float32, 1e-300 in float64) are still measured. Spectral
-    norms: the square root of the largest eigenvalue of G G^T, in float64.
+    The derivative is taken where the step forms the state (the cell's `tap`, as the model's
+    probes are): perturbing lstm's c_t also moves h_t = o tanh(c_t), so dc_s/dc_t is the total
+    derivative that dL/dc_t = (dc_s/dc_t)^T dL/dc_s + ... goes through; h_t and the initial
+    state hx are perturbed alone.
+
+    G_u = d(state_entry)/d(carried state_u) [b, S, S] (S = states x H) starts as the
+    identity; one step back through step u (from state_{u-1}) gives G_{u-1} = G_u J_u, and,
+    in the same backward pass, d(state_entry)/d(tap of state j at u), whose block of
+    state j's rows is measured. S vector-Jacobian products per sequence run as one backward
+    pass of the step on the batch repeated S times (torch.func's vmap would save the repeated
+    forward but imports torch._dynamo: seconds per process). G is renormalised every step
+    (its log scale kept apart), so that products far beyond the dtype's range (1e-40 in
+    float32, 1e-300 in float64) are still measured. Spectral norms: the square root of the
+    largest eigenvalue of M M^T, in float64.
     """
     T, b, H = vals[0].shape
     n = len(vals)
@@ -299,34 +306,36 @@ def _jacobian_norms(step, gx, vals, init, p, reverse: bool, entry: int) -> dict[
     order = range(entry, T) if reverse else range(entry, -1, -1)
     G = torch.eye(S, dtype=state.dtype, device=state.device).expand(b, S, S).clone()
     log_scale = torch.zeros(b, dtype=torch.float64, device=state.device)
-    saved_t, saved_G, saved_scale = [entry], [G], [log_scale]
+    saved_t, saved_blocks, saved_scale = [], [], []
     with torch.enable_grad():
         for u in order:
             prev_t = u + 1 if reverse else u - 1
             prev = (start if prev_t in (-1, T) else state[prev_t]).repeat_interleave(S, 0).requires_grad_()
-            new = torch.cat(step(gx[u].repeat_interleave(S, 0), tuple(prev.split(H, -1)), p), -1)
+            taps = {name: prev.new_zeros(b * S, H, requires_grad=True) for name in names}
+            new = torch.cat(step(gx[u].repeat_interleave(S, 0), tuple(prev.split(H, -1)), p,
+                                 lambda name, v: v + taps[name]), -1)
             # <new, G> summed: a scalar, as torch.autograd.grad with grad_outputs imports sympy
-            G = torch.autograd.grad((new * G.reshape(b * S, S)).sum(), prev)[0].view(b, S, S)
+            g_prev, *g_taps = torch.autograd.grad((new * G.reshape(b * S, S)).sum(), [prev, *taps.values()])
+            saved_t.append(u)
+            saved_blocks.append(torch.stack([g.view(b, S, H)[:, j * H:(j + 1) * H] for j, g in enumerate(g_taps)]))
+            saved_scale.append(log_scale)
+            G = g_prev.view(b, S, S)
             m = G.abs().amax((1, 2))
             m = torch.where((m > 0) & torch.isfinite(m), m, torch.ones_like(m))
             G = G / m[:, None, None]
             log_scale = log_scale + m.double().log()
-            saved_t.append(prev_t)
-            saved_G.append(G)
-            saved_scale.append(log_scale)
-    Gs = torch.stack(saved_G)                      # [n_t, b, S, S]
-    scale = torch.stack(saved_scale)               # [n_t, b]
-    out = {}
-    for j in range(n):
-        blk = Gs[:, :, j * H:(j + 1) * H, j * H:(j + 1) * H]
-        blk = blk.double()
-        try:                                       # eigh of the Gram matrix: ~2x faster than svd
-            sig = torch.linalg.eigvalsh(blk @ blk.mT)[..., -1].clamp_min(0).sqrt()
-        except torch.linalg.LinAlgError:           # seen once in float32 on near rank-1 products
-            sig = torch.linalg.svdvals(blk)[..., 0]
-        norms = (sig.log() + scale).exp().mean(1).tolist()
-        out[("h", "c")[j] if n > 1 else "h"] = dict(zip(saved_t, norms))
-    return out
+    # the initial state: an input of the first step, each state perturbed alone
+    saved_t.append(prev_t)
+    saved_blocks.append(torch.stack([G[:, j * H:(j + 1) * H, j * H:(j + 1) * H] for j in range(n)]))
+    saved_scale.append(log_scale)
+    blocks = torch.stack(saved_blocks).double()    # [n_t, n, b, H, H]
+    scale = torch.stack(saved_scale)[:, None]      # [n_t, 1, b]
+    try:                                           # eigh of M M^T: ~2x faster than svd
+        sig = torch.linalg.eigvalsh(blocks @ blocks.mT)[..., -1].clamp_min(0).sqrt()
+    except torch.linalg.LinAlgError:               # seen once in float32 on near rank-1 products
+        sig = torch.linalg.svdvals(blocks)[..., 0]
+    norms = (sig.log() + scale).exp().mean(-1)     # [n_t, n]
+    return {name: dict(zip(saved_t, norms[:, j].tolist())) for j, name in enumerate(names)}
 
 
 # ------------------------------------------------------------------------ task level

@@ -15,8 +15,8 @@ Variants (registry VARIANTS; `model_params["variant"]`):
              a_t = softmax_s(score(s_t, h_s)) over the valid (unpadded) positions;
              the readout is tanh(W_c [c_t; s_t]) (Luong et al. 2015, global attention).
              score (registry ATTENTIONS; `model_params["attention"]`):
+               multiplicative  s_t^T W h_s                         (Luong et al. 2015, "general"; default)
                additive        v^T tanh(W_q s_t + W_k h_s)        (Bahdanau et al. 2015)
-               multiplicative  s_t^T W h_s                         (Luong et al. 2015, "general")
              The query is the decoder's current state (Luong), not its previous one
              (Bahdanau), and c_t is not fed back into the decoder: so the whole decoder of
              a teacher-forced batch is one fused RNN call, and attention is two batched matmuls.
@@ -216,7 +216,16 @@ class Memory:
 
 
 class Seq2Seq(nn.Module):
-    """An encoder-decoder of any zoo cell; `variant` picks how the two are connected."""
+    """An encoder-decoder of any zoo cell; `variant` picks how the two are connected.
+
+    arch, backend, bidirectional, layers, dropout, residual, forget_bias: as
+    `rnnbench.models.build`, for the encoder (the decoder is unidirectional, of width
+    hidden * (2 if bidirectional else 1), with as many layers). src_vocab / tgt_vocab:
+    token ids, 0 = <pad>, 1 = <s>, 2 = </s>. embed: token embedding width.
+
+        logits = m(src, lengths, tgt_in, teacher_forcing=1.0)     # training, [B, T, V]
+        mem = m.encode(src, lengths); logp, state, w = m.step(tokens, mem.state, mem)
+    """
 
     def __init__(self, arch: str, src_vocab: int, tgt_vocab: int, hidden: int = 128, *,
                  variant: str = "plain", attention: str = "multiplicative", embed: int = 32,
