@@ -377,7 +377,7 @@ def cell_copy(cfg, task, model, dtype=torch.float64):
 
 def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int = DEFAULT_SAMPLES,
              loss_step: int | None = None, jacobian_samples: int = DEFAULT_JACOBIAN_SAMPLES,
-             dtype=torch.float64) -> tuple[pd.DataFrame, pd.DataFrame]:
+             dtype=torch.float64, threads: int | None = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """gradients.csv and recurrent.csv frames for a resolved RunConfig's task and model.
 
     loss_step: the step s at which the loss is read (default: the last). Many-to-one tasks:
@@ -385,6 +385,8 @@ def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int 
     the output at s alone. Runs in eval mode on a cell-backend copy in float64 (dtype): a
     vanilla RNN's gradient at lag 100 is ~1e-25 at init and far smaller trained, below
     float32's range once squared; `model`, its gradients and the torch RNG are not touched.
+    threads: torch threads while measuring (restored after; None: as set). One by default:
+    the per-step ops are small, and on a shared machine two threads ran 10x slower than one.
     """
     from .tasks.base import Split
 
@@ -410,8 +412,14 @@ def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int 
         loss_fn = lambda pred: task.loss(pred[:, s:s + 1], at_s) * B            # noqa: E731
         entry = {"fwd": s, "bwd": s}
     twin = cell_copy(cfg, task, model, dtype).eval()
-    with torch.random.fork_rng(devices=[]):
-        flow = measure_flow(twin, x, loss_fn, entry=entry, jacobian_samples=min(jacobian_samples, B))
+    before = torch.get_num_threads()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        with torch.random.fork_rng(devices=[]):
+            flow = measure_flow(twin, x, loss_fn, entry=entry, jacobian_samples=min(jacobian_samples, B))
+    finally:
+        torch.set_num_threads(before)
     return frames(cfg, flow, at=at, step=step, loss_step=s, samples=B)
 
 
@@ -443,7 +451,8 @@ def write(out: str | Path, grads: pd.DataFrame, recurrent: pd.DataFrame | None =
 
 def during_training(cfg, task, model, out: str | Path, step: int) -> None:
     """The runner's hook (RunConfig.grad_diag_every): out/grad_checkpoints/step<N>.csv."""
-    grads, _ = diagnose(cfg, task, model, at="init" if step == 0 else f"step{step}", step=step)
+    grads, _ = diagnose(cfg, task, model, at="init" if step == 0 else f"step{step}", step=step,
+                        threads=cfg.threads or 1)
     write(Path(out) / "grad_checkpoints", grads, name=f"step{step}.csv")
 
 

@@ -53,7 +53,8 @@ def table(doc: dict, metric: str, pass_: str) -> list[dict]:
             row[b] = v if isinstance(v, (int, float)) and not math.isnan(v) else None
         f, c = row.get("fused"), row.get("cell")
         row["cell/fused"] = c / f if f and c else None
-        rows.append(row)
+        if any(row[b] is not None for b in backends):   # sized-out / skipped points: no row
+            rows.append(row)
     return rows
 
 

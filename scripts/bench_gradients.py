@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--samples", type=int, default=gr.DEFAULT_SAMPLES)
     p.add_argument("--jacobian-samples", type=int, default=gr.DEFAULT_JACOBIAN_SAMPLES)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads while measuring")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--target", type=float, default=2.0, help="seconds")
     args = p.parse_args(argv)
@@ -44,11 +44,12 @@ def main(argv=None) -> int:
         task, model = prepare(cfg)
         times = {}
         for js in (0, args.jacobian_samples):
-            gr.diagnose(cfg, task, model, samples=args.samples, jacobian_samples=js)    # warm-up
+            run = dict(samples=args.samples, jacobian_samples=js, threads=args.threads)
+            gr.diagnose(cfg, task, model, **run)                     # warm-up
             best = float("inf")
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
-                gr.diagnose(cfg, task, model, samples=args.samples, jacobian_samples=js)
+                gr.diagnose(cfg, task, model, **run)
                 best = min(best, time.perf_counter() - t0)
             times[js] = best
         full = times[args.jacobian_samples]

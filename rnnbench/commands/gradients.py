@@ -26,7 +26,7 @@ MODEL_FLAGS: dict[str, tuple[Any, str]] = {
     "forget_bias": (float, "lstm forget-gate bias at init"),
     "seed": (int, "seed of data and init"),
     "device": (str, "cpu | cuda | auto"),
-    "threads": (int, "torch intra-op threads"),
+    "threads": (int, "torch intra-op threads (default 1)"),
 }
 # Keys a checkpoint's own config fixes: given otherwise on the command line is an error.
 FIXED_BY_CHECKPOINT = ("task", "task_params", "arch", "bidirectional", "layers", "hidden",
@@ -45,17 +45,19 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--task", help="task name (see `rnnbench list`)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--checkpoint", metavar="PATH", help="a run's checkpoint.pt (its config.json beside it)")
+    which.add_argument("--checkpoint", metavar="PATH",
+                       help="a run's checkpoint.pt, or its run dir (its config.json beside it)")
     which.add_argument("--at", choices=("init",), help="measure the model at initialisation (the default)")
     for name, (typ, help_) in MODEL_FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
     p.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional layers")
     p.add_argument("--residual", action="store_true", default=None, help="residual connections between layers")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
-                   help=f"sequences in the measured batch (first of the val split; default {DEFAULT_SAMPLES})")
+                   help=f"sequences measured (the first of the val split; default {DEFAULT_SAMPLES})")
     p.add_argument("--jacobian-samples", type=int, default=DEFAULT_JACOBIAN_SAMPLES,
-                   help=f"sequences whose Jacobian products are formed (default {DEFAULT_JACOBIAN_SAMPLES}; 0 = skip)")
-    p.add_argument("--loss-step", type=int, default=None, help="the step whose loss is differentiated (default: the last)")
+                   help=f"sequences whose Jacobian products are formed (default {DEFAULT_JACOBIAN_SAMPLES}; 0: none)")
+    p.add_argument("--loss-step", type=int, default=None,
+                   help="the step whose loss is differentiated (default: the last)")
     p.add_argument("--data-dir", help="data directory (default: $RNNBENCH_DATA or the user cache)")
     g = p.add_argument_group("task parameters (any registered task's; checked against --task)")
     seen: set[str] = set()
@@ -87,6 +89,8 @@ def resolve_config(args):
         return resolve(with_task_defaults(given)), None, "init", 0
 
     ck_path = Path(args.checkpoint)
+    if ck_path.is_dir():                       # a run dir: its checkpoint
+        ck_path = ck_path / "checkpoint.pt"
     ck = load_checkpoint(ck_path)
     if not isinstance(ck, dict) or not isinstance(ck.get("model"), dict):
         raise UsageError(f"checkpoint {ck_path} is corrupt or not an rnnbench checkpoint (no model state)")
@@ -123,13 +127,12 @@ def run(args) -> int:
     from .. import gradients as gr
     from ..train import prepare
 
-    for name in ("samples", "jacobian_samples"):
-        v = getattr(args, name)
-        if v < (1 if name == "samples" else 0):
-            raise UsageError(f"--{name.replace('_', '-')} must be {'positive' if name == 'samples' else '>= 0'}, got {v}")
+    if args.samples < 1:
+        raise UsageError(f"--samples must be a positive integer, got {args.samples}")
+    if args.jacobian_samples < 0:
+        raise UsageError(f"--jacobian-samples must be >= 0, got {args.jacobian_samples}")
     cfg, ck, at, step = resolve_config(args)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads or 1)   # small per-step ops: 1 thread unless asked (see diagnose)
     task, model = prepare(cfg, args.data_dir)
     if ck is not None:
         try:
@@ -138,7 +141,8 @@ def run(args) -> int:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UsageError(f"checkpoint {args.checkpoint} does not fit the model ({first})") from None
     grads, recurrent = gr.diagnose(cfg, task, model, at=at, step=step, samples=args.samples,
-                                   loss_step=args.loss_step, jacobian_samples=args.jacobian_samples)
+                                   loss_step=args.loss_step, jacobian_samples=args.jacobian_samples,
+                                   threads=None)
     out = Path(args.out)
     try:
         gr.write(out, grads, recurrent)
@@ -146,6 +150,6 @@ def run(args) -> int:
         raise UsageError(f"cannot write to out dir {out}: {e.strerror or e}") from None
     summary = gr.flow_summary(grads)
     for r in summary.itertuples():
-        print(f"| {cfg.task} | {cfg.arch} | {at} | layer {r.layer} {r.direction} {r.state} | "
-              f"norm lag {r.lag} / lag {r.ref_lag} = {r.ratio:.3g} | per-step factor {r.factor:.4g} |", file=sys.stderr)
+        print(f"| {cfg.task} | {cfg.arch} | {at} | layer {r.layer} {r.direction} {r.state} | norm lag "
+              f"{r.lag} / lag {r.ref_lag} = {r.ratio:.3g} | per-step factor {r.factor:.4g} |", file=sys.stderr)
     return 0

@@ -454,31 +454,33 @@ def lab_times(lt: pd.DataFrame) -> Figure | None:
 # ---- section 9 ------------------------------------------------------------------------
 @_styled
 def throughput(tt: pd.DataFrame) -> Figure | None:
+    """Step-samples/s per cell and shape, a bar per backend (log scale); one layer,
+    unidirectional where such rows exist (every point is in the table)."""
     tt = tt[np.isfinite(tt["step_samples_per_s"].astype(float))]
+    simple = tt[(tt["layers"] == 1) & ~tt["bidirectional"].astype(bool)]
+    tt = simple if len(simple) else tt
     if not len(tt):
         return None
-    tt = tt.assign(shape=[f"{a} B{_i(b)} T{_i(t)} H{_i(h)}" + (" bi" if bi else "")
-                          + (f" L{_i(lay)}" if lay and lay > 1 else "")
-                          for a, b, t, h, bi, lay in zip(tt["arch"], tt["batch"], tt["seq_len"], tt["hidden"],
-                                                         tt["bidirectional"], tt["layers"])])
+    tt = tt.assign(label=[f"{a} {sh}" + (" bi" if bi else "") + (f" L{_i(lay)}" if lay and lay > 1 else "")
+                          for a, sh, bi, lay in zip(tt["arch"], tt["shape"], tt["bidirectional"], tt["layers"])])
     panels = list(tt.groupby(["source", "pass"], sort=True))[:6]
     backends = sorted(tt["backend"].astype(str).unique())
     colors = palette(backends)
-    nshape = max(g["shape"].nunique() for _, g in panels)
-    fig, axes = _figure(len(panels), ncols=2, w=max(3.6, 0.35 * nshape * len(backends) + 1.5), h=2.8)
+    nshape = max(g["label"].nunique() for _, g in panels)
+    w = min(13.0, max(3.6, 0.22 * nshape * len(backends) + 1.5))
+    fig, axes = _figure(len(panels), ncols=1 if w > 6.5 else 2, w=w, h=2.9)
     width = 0.8 / max(len(backends), 1)
     for ax, ((src, pass_), g) in zip(axes, panels):
-        shapes = sorted(g["shape"].unique())
-        x = np.arange(len(shapes))
+        labels = sorted(g["label"].unique())
+        x = np.arange(len(labels))
         for k, be in enumerate(backends):
-            h = g[g["backend"].astype(str) == be].set_index("shape")["step_samples_per_s"]
-            h = h[~h.index.duplicated()]
-            ax.bar(x + (k - (len(backends) - 1) / 2) * width, h.reindex(shapes).to_numpy(float), width,
+            h = g[g["backend"].astype(str) == be].groupby("label")["step_samples_per_s"].median()
+            ax.bar(x + (k - (len(backends) - 1) / 2) * width, h.reindex(labels).to_numpy(float), width,
                    color=colors[be], label=be)
-        ax.set_xticks(x, shapes, rotation=35, ha="right", fontsize=6.5)
+        ax.set_xticks(x, labels, rotation=40, ha="right", fontsize=6.5)
         ax.set_yscale("log")
         ax.set_ylabel("step-samples / s")
-        ax.set_title(f"{src[:48]}: {pass_}", fontsize=8)
+        ax.set_title(_wrap(f"{src}: {pass_}", 60), fontsize=8)
     _legend(fig, axes, "backend")
     return fig
 

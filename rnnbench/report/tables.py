@@ -610,10 +610,10 @@ def lab_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 # ---- section 9: kernel throughput ------------------------------------------------------
 GATES = {"rnn": 1, "tanh": 1, "relu": 1, "irnn": 1, "elman": 1, "gru": 3, "lstm": 4}
-THROUGHPUT_COLUMNS = ["source", "arch", "backend", "pass", "bidirectional", "layers", "batch", "seq_len",
+THROUGHPUT_COLUMNS = ["source", "arch", "backend", "pass", "bidirectional", "layers", "shape", "batch", "seq_len",
                       "input", "hidden", "device", "threads", "seconds", "step_samples_per_s", "gflops",
                       "ratio_to_fused"]
-SHAPE = ["bidirectional", "layers", "batch", "seq_len", "input", "hidden", "device", "threads"]
+SHAPE = ["bidirectional", "layers", "shape", "batch", "seq_len", "input", "hidden", "device", "threads"]
 FUSED = ("fused", "cudnn", "onednn")
 
 
@@ -628,34 +628,60 @@ def _gflop(arch, layers, input_, hidden, bidirectional, pass_) -> float:
     return flop * (3 if "backward" in str(pass_) else 1) / 1e9
 
 
+ASV_KINDS = {"track_step_samples_per_s": "step_samples_per_s", "track_gflops": "gflops"}
+
+
+def _shape_dims(shape) -> list:
+    """"NxTxIxH" / "NxTxH" -> [N, T, I, H]; a shape's name (asv's "latency", ...) -> [None] * 4."""
+    parts = str(shape).lower().split("x")
+    if len(parts) == 3:
+        parts = [parts[0], parts[1], parts[2], parts[2]]
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        return [None] * 4
+    return [int(p) for p in parts]
+
+
 def _asv_throughput(asv: pd.DataFrame) -> pd.DataFrame:
-    """asv timings with shape parameters -> the throughput table's rows."""
+    """asv kernel benchmarks -> the throughput table's rows: `track_step_samples_per_s` /
+    `track_gflops` as they are, `time_*` as seconds (and step-samples/s where the shape is
+    "NxTxIxH"). Benchmarks without an arch, a backend and a shape (or batch) are left out."""
     if not len(asv):
         return pd.DataFrame()
-    df = asv[asv["type"].astype(str).str.startswith("time") & asv["value"].notna()].copy()
-    alias = {"cell": "arch", "rnn_type": "arch", "mode": "arch", "impl": "backend", "batch_size": "batch",
-             "shape": "_shape",
+    df = asv[asv["value"].notna()].copy()
+    alias = {"cell": "arch", "rnn_type": "arch", "impl": "backend", "batch_size": "batch", "pass_": "pass",
              "T": "seq_len", "length": "seq_len", "input_size": "input", "hidden_size": "hidden",
              "num_layers": "layers", "bidi": "bidirectional"}
     df = df.rename(columns={k: v for k, v in alias.items() if k in df.columns and v not in df.columns})
-    if "_shape" in df.columns:   # "NxTxIxH" or "NxTxH", as `rnnbench throughput --shape`
-        parts = df["_shape"].astype(str).str.lower().str.split("x")
-        parts = parts.map(lambda p: p if len(p) == 4 else [p[0], p[1], p[2], p[2]] if len(p) == 3 else [None] * 4)
+    if not {"arch", "backend"} <= set(df.columns) or not ({"shape", "batch"} & set(df.columns)):
+        return pd.DataFrame()
+    method = df["benchmark"].astype(str).str.rsplit(".", n=1).str[-1]
+    kind = method.map(lambda m: ASV_KINDS.get(m, "seconds" if m.startswith("time_") else None))
+    df = df[kind.notna() & df["arch"].notna() & df["backend"].notna()].assign(_kind=kind)
+    if "shape" in df.columns:
+        df = df[df["shape"].notna()]
+        dims = df["shape"].map(_shape_dims)
         for k, name in enumerate(("batch", "seq_len", "input", "hidden")):
             if name not in df.columns:
-                df[name] = pd.to_numeric(parts.map(lambda p: p[k]), errors="coerce")
-    if "arch" not in df.columns or "batch" not in df.columns:
-        return pd.DataFrame()
-    df["seconds"] = df["value"]
-    if "pass" not in df.columns:
-        df["pass"] = np.where(df["benchmark"].str.contains("backward|train", case=False), "forward_backward",
-                              "forward")
-    df["source"] = "asv " + df["machine"].astype(str) + "@" + df["commit"].astype(str) + " " + df["benchmark"]
-    return df
+                df[name] = dims.map(lambda d: d[k])
+    else:
+        df["shape"] = ""
+    if "direction" in df.columns and "bidirectional" not in df.columns:
+        df["bidirectional"] = df["direction"].astype(str).str.lower().isin(["bi", "bidirectional", "true"])
+    from_name = pd.Series(np.where(method[df.index].str.contains("backward|train", case=False),
+                                   "forward_backward", "forward"), index=df.index)
+    df["pass"] = df["pass"].where(df["pass"].notna(), from_name) if "pass" in df.columns else from_name
+    cls = df["benchmark"].astype(str).str.rsplit(".", n=1).str[0]
+    df["source"] = "asv " + df["machine"].astype(str) + "@" + df["commit"].astype(str) + " " + cls
+    keys = [c for c in ("source", "arch", "backend", "pass", "bidirectional", "layers", "shape", "batch",
+                        "seq_len", "input", "hidden") if c in df.columns]
+    wide = df.pivot_table(index=keys, columns="_kind", values="value", aggfunc="median", dropna=False)
+    return wide.reset_index().dropna(how="all", subset=[c for c in ("seconds", "step_samples_per_s", "gflops")
+                                                        if c in wide.columns])
 
 
 def throughput_table(throughput: pd.DataFrame, asv: pd.DataFrame) -> pd.DataFrame:
-    """Step-samples/s and GFLOP/s per cell x backend x shape, and the ratio to the fused kernel."""
+    """Step-samples/s and GFLOP/s per cell x backend x shape, and the speed ratio to the fused
+    kernel of the same source, cell, pass and shape (from step-samples/s, else from seconds)."""
     parts = [p for p in (throughput, _asv_throughput(asv)) if len(p)]
     if not parts:
         return pd.DataFrame(columns=THROUGHPUT_COLUMNS)
@@ -663,18 +689,21 @@ def throughput_table(throughput: pd.DataFrame, asv: pd.DataFrame) -> pd.DataFram
     if "input_size" in df.columns:
         df["input"] = df["input_size"] if "input" not in df.columns else df["input"].fillna(df["input_size"])
     defaults = {"device": "?", "threads": "?", "backend": "?", "pass": "forward", "bidirectional": False,
-                "layers": 1, "input": np.nan,
-                "hidden": np.nan, "seq_len": np.nan, "batch": np.nan, "seconds": np.nan,
-                "step_samples_per_s": np.nan, "gflops": np.nan, "source": "?"}
+                "layers": 1, "input": np.nan, "hidden": np.nan, "seq_len": np.nan, "batch": np.nan,
+                "seconds": np.nan, "step_samples_per_s": np.nan, "gflops": np.nan, "source": "?", "shape": ""}
     for c, v in defaults.items():
         if c not in df.columns:
             df[c] = v
-    df["bidirectional"] = df["bidirectional"].map(lambda v: str(v).lower() in ("true", "1", "1.0"))
+    df["bidirectional"] = df["bidirectional"].map(lambda v: str(v).lower() in ("true", "1", "1.0", "bi"))
     for c in ("layers", "batch", "seq_len", "input", "hidden", "seconds", "step_samples_per_s", "gflops"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
     df["layers"] = df["layers"].fillna(1)
     df["device"] = df["device"].map(_fmt).replace("None", "?")
     df["threads"] = df["threads"].map(_fmt).replace("None", "?")
+    dims = ["x".join("?" if v == "None" else v for v in map(_fmt, (b, t, i, h)))
+            for b, t, i, h in zip(df["batch"], df["seq_len"], df["input"], df["hidden"])]
+    named = [_fmt(v) for v in df["shape"].tolist()]
+    df["shape"] = [n if n != "None" and n else ("" if d.startswith("?") else d) for n, d in zip(named, dims)]
     need = df["step_samples_per_s"].isna() & (df["seconds"] > 0)
     df.loc[need, "step_samples_per_s"] = df.loc[need, "batch"] * df.loc[need, "seq_len"] / df.loc[need, "seconds"]
     need = df["gflops"].isna() & df["step_samples_per_s"].notna()
@@ -688,10 +717,12 @@ def throughput_table(throughput: pd.DataFrame, asv: pd.DataFrame) -> pd.DataFram
         ["seconds", "step_samples_per_s", "gflops"]].median().reset_index()
     key = ["source", "arch", "pass"] + SHAPE
     fused = df[df["backend"].astype(str).str.lower().isin(FUSED)]
-    fused = fused.groupby(key, dropna=False)["step_samples_per_s"].max().rename("_fused").reset_index()
+    fused = fused.groupby(key, dropna=False)[["step_samples_per_s", "seconds"]].agg(
+        {"step_samples_per_s": "max", "seconds": "min"}).rename(columns={"step_samples_per_s": "_fsps",
+                                                                         "seconds": "_fsec"}).reset_index()
     df = df.merge(fused, on=key, how="left")
-    df["ratio_to_fused"] = df["step_samples_per_s"] / df["_fused"]
-    return df.drop(columns="_fused")[THROUGHPUT_COLUMNS]
+    df["ratio_to_fused"] = (df["step_samples_per_s"] / df["_fsps"]).fillna(df["_fsec"] / df["seconds"])
+    return df.drop(columns=["_fsps", "_fsec"])[THROUGHPUT_COLUMNS]
 
 
 # ---- section 10: provenance ------------------------------------------------------------

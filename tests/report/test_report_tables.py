@@ -215,3 +215,23 @@ def test_missing_cells_join_the_condition_of_their_finished_twins():
     assert (row["hidden"], row["params.train.lr"], row["params.train.clip"]) == (64, 0.001, 1.0)
     row = runs[(runs["status"] == "missing") & (runs["arch"] == "rnn")].iloc[0]
     assert pd.isna(row["params.train.clip"])   # clip differs between finished runs: left as the grid says
+
+
+def test_asv_tracked_throughput_with_named_shapes(tmp_path):
+    """The kernels suite's shape: track_* values as they are, shapes by name, direction uni|bi."""
+    root = tmp_path / "asv"
+    (root / "vm").mkdir(parents=True)
+    names = ["arch", "backend", "direction", "layers", "shape", "pass_"]
+    params = [["'lstm'"], ["'fused'", "'cell'"], ["'uni'", "'bi'"], ["1"], ["'latency'"], ["'forward'"]]
+    bench = {f"kernels.Throughput.{m}": {"type": "track", "unit": "x", "param_names": names, "params": params}
+             for m in ("track_step_samples_per_s", "track_gflops")}
+    (root / "benchmarks.json").write_text(json.dumps({**bench, "version": 2}))
+    (root / "vm" / "abc-py.json").write_text(json.dumps({"commit_hash": "abc", "result_columns": ["result", "params"],
+        "results": {"kernels.Throughput.track_step_samples_per_s": [[1000.0, 900.0, 250.0, 200.0], params],
+                    "kernels.Throughput.track_gflops": [[4.0, 3.6, 1.0, 0.8], params],
+                    "kernels.ThroughputCuda.track_gflops": [None, params]}}))
+    tt = tables.throughput_table(pd.DataFrame(), inputs.load_asv(root))
+    tt = tt.set_index(["backend", "bidirectional"])
+    assert len(tt) == 4 and (tt["shape"] == "latency").all() and (tt["pass"] == "forward").all()
+    assert tt.loc[("cell", False), "step_samples_per_s"] == 250.0 and tt.loc[("cell", False), "gflops"] == 1.0
+    assert tt.loc[("cell", False), "ratio_to_fused"] == 0.25 and tt.loc[("cell", True), "ratio_to_fused"] == 200 / 900
