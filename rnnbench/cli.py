@@ -31,13 +31,7 @@ def make_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f".commands.{name.replace('-', '_')}", __package__)
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith(f"{__package__}.commands."):
-                continue  # a command not (yet) built is simply absent
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f".commands.{name}", __package__).add_parser(sub)
     return parser
 
 

@@ -19,7 +19,7 @@ import pytest
 from rnnbench.report import build
 from rnnbench.report.html import SECTIONS
 
-CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed "
                                                           "(Debian: apt-get install chromium)")
 # Without the background-networking flags Chromium waits on a closed network; the resolver

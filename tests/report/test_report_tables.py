@@ -21,7 +21,8 @@ def test_seq_len_column_is_found_by_suffix():
 
 
 def test_normalise_fills_failed_rows_from_their_task_and_derives_status():
-    runs = make_runs([{"task": "copy", "arch": "lstm", "seed": 0, "value": 0.1, "metric": "ce", "direction": "min"},
+    runs = make_runs([{"task": "copy", "arch": "lstm", "seed": 0, "value": 0.1, "metric": "ce",
+                       "direction": "min"},
                       {"task": "copy", "arch": "gru", "seed": 0, "status": "missing", "metric": None,
                        "direction": None},
                       {"task": "copy", "arch": "rnn", "seed": 0, "status": "diverged", "value": 5.0,
@@ -226,7 +227,8 @@ def test_asv_tracked_throughput_with_named_shapes(tmp_path):
     bench = {f"kernels.Throughput.{m}": {"type": "track", "unit": "x", "param_names": names, "params": params}
              for m in ("track_step_samples_per_s", "track_gflops")}
     (root / "benchmarks.json").write_text(json.dumps({**bench, "version": 2}))
-    (root / "vm" / "abc-py.json").write_text(json.dumps({"commit_hash": "abc", "result_columns": ["result", "params"],
+    (root / "vm" / "abc-py.json").write_text(json.dumps({
+        "commit_hash": "abc", "result_columns": ["result", "params"],
         "results": {"kernels.Throughput.track_step_samples_per_s": [[1000.0, 900.0, 250.0, 200.0], params],
                     "kernels.Throughput.track_gflops": [[4.0, 3.6, 1.0, 0.8], params],
                     "kernels.ThroughputCuda.track_gflops": [None, params]}}))
@@ -234,4 +236,5 @@ def test_asv_tracked_throughput_with_named_shapes(tmp_path):
     tt = tt.set_index(["backend", "bidirectional"])
     assert len(tt) == 4 and (tt["shape"] == "latency").all() and (tt["pass"] == "forward").all()
     assert tt.loc[("cell", False), "step_samples_per_s"] == 250.0 and tt.loc[("cell", False), "gflops"] == 1.0
-    assert tt.loc[("cell", False), "ratio_to_fused"] == 0.25 and tt.loc[("cell", True), "ratio_to_fused"] == 200 / 900
+    assert tt.loc[("cell", False), "ratio_to_fused"] == 0.25
+    assert tt.loc[("cell", True), "ratio_to_fused"] == 200 / 900
