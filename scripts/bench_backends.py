@@ -11,27 +11,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from typing import Callable
 
 import torch
 
 from rnnbench.models import build
-
-
-def time_fn(fn: Callable[[], None], warmup: int = 2, repeat: int = 5) -> list[float]:
-    """Seconds of each of `repeat` calls of fn after `warmup` calls; synchronised on CUDA."""
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return times
+from rnnbench.throughput import time_fn   # time_fn(fn, *, warmup, repeat, device) -> seconds
 
 
 def passes(model, x) -> dict[str, Callable[[], None]]:
@@ -76,8 +61,9 @@ def main() -> None:
         fns = {name: passes(m, x) for name, m in models(arch, args.size).items()}
         for pass_ in ("forward", "forward+backward"):
             times = {name: [] for name in fns}
-            for name in fns:
-                time_fn(fns[name][pass_], warmup=2, repeat=0)
+            for _ in range(2):                                      # warm-up
+                for name in fns:
+                    fns[name][pass_]()
             for _ in range(args.rounds):
                 for name in fns:
                     times[name] += time_fn(fns[name][pass_], warmup=0, repeat=1)
