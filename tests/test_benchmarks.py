@@ -67,6 +67,8 @@ def tiny(monkeypatch):
         if getattr(mod, "SHAPES", None) is not None and mod is not common:
             monkeypatch.setattr(mod, "SHAPES", TINY_SHAPES)
     monkeypatch.setattr(seq2seq, "SETTINGS", TINY_SEQ2SEQ)
+    monkeypatch.setattr(importlib.import_module("benchmarks.kernels"), "TRACK",
+                        {"warmup": 0, "repeat": 1, "rounds": 1})
     yield
     common._BUILT.clear()
     seq2seq._BUILT.clear()
