@@ -395,7 +395,7 @@ def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: in
                              if k not in ("task", "task_params", "model_params", "arch", "backend",
                                           "bidirectional", "layers", "hidden", "seed")}},
         "metric": task.metric, "direction": task.direction, "value": value, "metrics": test,
-        "baseline": task.baseline(), "solved": task.solved(value) if state.status == "ok" else None,
+        "baseline": task.baseline(), "solved": task.solved(value, test) if state.status == "ok" else None,
         "best_val": _finite(state.best_val), "epochs": round(epochs, 4), "steps": state.step,
         "train_seconds": round(state.seconds, 3),
         "seconds_per_epoch": round(state.seconds / epochs, 4) if epochs else None,

@@ -146,7 +146,7 @@ class Task:
         """The trivial predictor's `metric` on the test split."""
         raise NotImplementedError
 
-    def solved(self, value: float | None) -> bool | None:
+    def solved(self, value: float | None, metrics: dict | None = None) -> bool | None:
         if self.solved_threshold is None or value is None or not math.isfinite(value):
             return None if self.solved_threshold is None else False
         if self.direction == "min":
