@@ -44,8 +44,8 @@ def assert_close(a, b):
         assert (u - v).abs().max().item() < TOL
 
 
-@pytest.mark.parametrize("arch, bidirectional, layers, lengths, hx", itertools.product(
-    ["rnn", "irnn", "lstm", "gru"], [False, True], [1, 2, 3], [False, True], [False, True]))
+@pytest.mark.parametrize("arch, bidirectional, layers, lengths, hx", list(itertools.product(
+    ["rnn", "irnn", "lstm", "gru"], [False, True], [1, 2, 3], [False, True], [False, True])))
 def test_cell_equals_fused(arch, bidirectional, layers, lengths, hx):
     torch.manual_seed(0)
     fused, cell = pair(arch, bidirectional=bidirectional, layers=layers)
@@ -60,8 +60,8 @@ def test_cell_equals_fused(arch, bidirectional, layers, lengths, hx):
         assert reference[0][LENGTHS[1]:, 1].abs().max() == 0
 
 
-@pytest.mark.parametrize("arch, bidirectional, lengths", itertools.product(
-    ["rnn", "lstm", "gru"], [False, True], [False, True]))
+@pytest.mark.parametrize("arch, bidirectional, lengths", list(itertools.product(
+    ["rnn", "lstm", "gru"], [False, True], [False, True])))
 def test_residual_cell_equals_fused(arch, bidirectional, lengths):
     torch.manual_seed(0)
     fused, cell = pair(arch, bidirectional=bidirectional, layers=3, residual=True)
