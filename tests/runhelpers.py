@@ -11,8 +11,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+def shared_data() -> Path | None:
+    """The reference data (../shared/data beside the repo, or $RNNBENCH_DATA), if present."""
+    for cand in (os.environ.get("RNNBENCH_DATA"), REPO / ".." / "shared" / "data"):
+        if cand and (Path(cand) / "course").is_dir():
+            return Path(cand).resolve()
+    return None
+
+
+SHARED = shared_data()
+needs_data = pytest.mark.skipif(SHARED is None, reason="reference data absent: no ../shared/data beside "
+                                "the repo and no $RNNBENCH_DATA holding course/ and ucr/")
 
 
 def run_cli(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:

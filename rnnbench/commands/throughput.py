@@ -41,7 +41,7 @@ def cases_from_args(args):
     import torch
 
     from ..models import BACKENDS, CELLS, backends_for
-    from ..throughput import BARE, GATES, Case
+    from ..throughput import BARE, Case
 
     if args.layers <= 0 or args.repeat <= 0 or args.rounds <= 0:
         raise UsageError("--layers, --repeat and --rounds must be positive")

@@ -41,10 +41,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UsageError, choices, unknown
+from ..errors import UsageError, choices
 from ..registry import Registry
 
 PAD, BOS, EOS = 0, 1, 2

@@ -10,7 +10,6 @@ steps; `generation.csv` (sample, t, target, generated) is written for plotting.
 """
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path

@@ -5,21 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from runhelpers import read_json, run_cli
 from rnnbench.cli import main, make_parser
 from rnnbench.commands.train import config_from_args
 from rnnbench.models import CELLS
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from a second thread; on a loaded machine it costs 10x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 TINY = ["--task", "addition", "--set", "n_train=200", "--hidden", "8", "--model-param", "embed=4",
         "--steps", "2", "--batch-size", "16", "--quiet"]

@@ -15,14 +15,6 @@ from rnnbench.models.seq2seq import (BOS, EOS, PAD, Memory, Options, Seq2Seq, be
 V = 12   # 3 specials + 9 symbols
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from a second thread; on a loaded machine it costs 10x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _model(arch="lstm", variant="attention", attention="additive", seed=0, **kw):
     torch.manual_seed(seed)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 
-def shared_data() -> Path | None:
-    """The reference data (../shared/data beside the repo, or $RNNBENCH_DATA), if present."""
-    for cand in (os.environ.get("RNNBENCH_DATA"), REPO / ".." / "shared" / "data"):
-        if cand and (Path(cand) / "course").is_dir():
-            return Path(cand).resolve()
-    return None
-
-
-SHARED = shared_data()
-needs_data = pytest.mark.skipif(SHARED is None, reason="reference data absent: no ../shared/data beside "
-                                "the repo and no $RNNBENCH_DATA holding course/ and ucr/")
+from runhelpers import SHARED, needs_data, shared_data  # noqa: F401 (re-exported)
 
 
 def digest(splits: dict) -> str:

@@ -76,7 +76,7 @@ def test_lab_defaults_are_the_labs():
 _CHILD = """
 import json, sys
 from rnnbench import tasks
-sys.path.insert(0, {helpers!r})
+sys.path[:0] = [{helpers!r}, {helpers!r} + '/..']   # taskhelpers, and the runhelpers it imports
 from taskhelpers import digest
 jobs = json.loads(sys.argv[1])
 print(json.dumps({{k: digest(tasks.build(n, p, seed=s, data_dir=d).splits) for k, (n, p, s, d) in jobs.items()}}))
