@@ -42,9 +42,7 @@ def run(args) -> int:
         print(f"  {c['name']:<9} {c['title']:<40} backends: {', '.join(c['backends'])}")
     print("\nTasks (--task):")
     for t in cat["tasks"]:
-        on = t.get("solved_metric")     # a task may judge "solved" on another of its metrics
-        solved = "" if t["solved_threshold"] is None else \
-            f", solved at {on + ' ' if on else ''}{'<=' if t['direction'] == 'min' and not on else '>='} {t['solved_threshold']}"
+        solved = f", solved at {t['solved_rule']}" if t["solved_rule"] else ""
         print(f"  {t['name']:<16} {t['title']}  [{t['kind']}; {t['metric']} ({t['direction']}){solved}]")
         for p in t["params"]:
             ch = f" {{{', '.join(map(str, p['choices']))}}}" if p.get("choices") else ""

@@ -153,6 +153,13 @@ class Task:
             return value <= self.solved_threshold
         return value >= self.solved_threshold
 
+    @classmethod
+    def solved_rule(cls) -> str | None:
+        """What `solved` checks, for people: "mse <= 0.01" (None: the task has no threshold)."""
+        if cls.solved_threshold is None:
+            return None
+        return f"{cls.metric} {'<=' if cls.direction == 'min' else '>='} {cls.solved_threshold}"
+
     def artifacts(self, model, out_dir: Path, device="cpu") -> None:
         """Write task-specific outputs after training (generations, samples)."""
 
@@ -177,6 +184,7 @@ class Task:
     def describe(cls) -> dict[str, Any]:
         return {"name": cls.name, "title": cls.title, "kind": cls.kind, "metric": cls.metric,
                 "direction": cls.direction, "solved_threshold": cls.solved_threshold,
+                "solved_rule": cls.solved_rule(),
                 "citation": cls.citation, "datasets": list(cls.datasets),
                 "params": cls.param_specs(), "defaults": dict(cls.defaults),
                 "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""}

@@ -200,8 +200,8 @@ class Copy(Task):
         return float(nll.mean())
 
     @classmethod
-    def describe(cls):
-        return {**super().describe(), "solved_metric": cls.solved_metric}
+    def solved_rule(cls):
+        return f"{cls.solved_metric} >= {cls.solved_threshold}"
 
     def solved(self, value, metrics=None):
         """Recall accuracy >= 99 %: judged on the test metrics (None when they are not given)."""

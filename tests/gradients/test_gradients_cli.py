@@ -9,12 +9,13 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 
 from rnnbench import gradients as gr
 from rnnbench.cli import main
 from rnnbench.config import RunConfig
 from rnnbench.train import run as train_run, with_task_defaults
+
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
 SMALL = ["--task", "adding", "--seq-len", "6", "--set", "n_train=32", "--set", "n_val=8",
          "--set", "n_test=8", "--hidden", "4", "--samples", "4", "--jacobian-samples", "1"]
@@ -29,15 +30,6 @@ def trained(tmp_path_factory):
     with_diag = train_run(with_task_defaults({**RUN, "grad_diag_every": 2}), root / "diag", quiet=True)
     plain = train_run(with_task_defaults(RUN), root / "plain", quiet=True)
     return root, with_diag, plain
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is fastest, and far faster on a loaded shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _one_line_error(capsys, argv, *fragments):

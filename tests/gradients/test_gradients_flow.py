@@ -13,6 +13,8 @@ from rnnbench.errors import UsageError
 from rnnbench.models import build
 from rnnbench.train import prepare, resolve, with_task_defaults
 
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+
 ARCHS = ("rnn", "irnn", "lstm", "gru", "gru-cho", "jordan")
 TINY_ADDING = {"seq_len": 7, "n_train": 16, "n_val": 8, "n_test": 8}
 
@@ -26,15 +28,6 @@ def _one_unit(w: float, T: int = 51):
         m.bias_ih_l0.zero_()
         m.bias_hh_l0.zero_()
     return m, torch.ones(T, 1, 1)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is fastest, and far faster on a loaded shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("w, expected", [(1.1, 117.39), (0.9, 0.0051538)])

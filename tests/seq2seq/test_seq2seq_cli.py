@@ -11,6 +11,8 @@ from rnnbench.cli import main, make_parser
 from rnnbench.commands.train import config_from_args
 from rnnbench.models import CELLS
 
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+
 
 TINY = ["--task", "addition", "--set", "n_train=200", "--hidden", "8", "--model-param", "embed=4",
         "--steps", "2", "--batch-size", "16", "--quiet"]

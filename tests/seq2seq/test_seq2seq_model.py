@@ -12,6 +12,8 @@ from rnnbench.errors import UsageError
 from rnnbench.models.seq2seq import (BOS, EOS, PAD, Memory, Options, Seq2Seq, beam_search, decode,
                                      greedy_decode, parse_options, sequence_log_prob)
 
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+
 V = 12   # 3 specials + 9 symbols
 
 

@@ -8,6 +8,8 @@ from rnnbench import tasks
 from rnnbench.errors import UsageError
 from rnnbench.models.seq2seq import EOS, PAD
 
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
+
 
 
 def _text(task, ids):
