@@ -401,9 +401,20 @@ def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: in
         "seconds_per_epoch": round(state.seconds / epochs, 4) if epochs else None,
         "status": state.status, "diverged_step": state.diverged_step,
         "n_params": model.n_params, "device": cfg.device, "threads": torch.get_num_threads(),
+        "native_kernel": _native_kernel(cfg),
         "hostname": prov.get("hostname"), "slurm_job_id": prov.get("slurm_job_id"),
         "torch_version": torch.__version__, "rnnbench_version": __version__,
         "git_sha": prov.get("git_sha"), "config_hash": chash,
     }
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _native_kernel(cfg: RunConfig) -> bool | None:
+    """Whether the run's recurrence ran the compiled scan (models/native.py): None where none
+    applies (fused backend, other cells, CUDA), else True, or False for the PyTorch fallback."""
+    from .models import native
+    from .models.recurrent import NATIVE
+    if cfg.backend != "cell" or cfg.arch not in NATIVE or cfg.device == "cuda":
+        return None
+    return native.lstm_scan() is not None

@@ -11,10 +11,13 @@ cell    explicit loops, every cell. Two paths:
           run without autograd; a custom autograd.Function holds a hand-written backward
           through time: one matmul per step for dL/dh_{t-1}, the rest in bulk (activation
           derivatives before the loop, dL/dW_hh as one [4H, T*B] x [T*B, H] matmul after).
-          Once differentiable (no double backward; the reference path has it).
+          Once differentiable (no double backward; the reference path has it). The lstm's
+          forward scan on CPU runs compiled (`native.py`, `lstm_scan.cpp`: the step's
+          elementwise part fused into one vectorised pass), its PyTorch twin the fallback.
         - reference (gru-cho, jordan, and every cell with return_states=True): autograd
           through `CellSpec.step` one step at a time, each state h_t its own graph node.
-        TorchScript was measured on the fast path's loops and gave nothing (and is deprecated).
+        TorchScript was measured on the fast path's loops and gave nothing (and is deprecated);
+        torch.compile needs a C++ compiler on CPU too, and recompiles per batch size.
 
 lengths (right-padded batches, both backends): outputs at padded steps are zero, h_n is the
 state at each sequence's last valid step, the backward direction runs over the valid part.
@@ -33,6 +36,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..errors import UsageError, unknown
+from . import native
 from .cells import CELLS, CellSpec
 
 BACKENDS = ("fused", "cell")
@@ -247,41 +251,72 @@ class _RNNScan(torch.autograd.Function):
         return dpre, dh, dpre.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), None, None
 
 
+def _lstm_scan_torch(gates, bias, h0, c0, wt, out, cs, tanh_cs, sizes, keep: bool) -> None:
+    """The PyTorch twin of lstm_scan.cpp (same arguments, same results within float32
+    rounding). tanh(z) = 2 sigmoid(2z) - 1: with g's pre-activation doubled (its columns of
+    gates, bias and W_hh^T), one sigmoid over all four gates of a step (a contiguous [B, 4H],
+    which ATen spreads over threads) replaces three calls on strided slices, each below
+    ATen's parallel grain at B x H = 64 x 256."""
+    H = out.shape[2]
+    scale = bias.new_ones(4 * H)
+    scale[2 * H:3 * H] = 2
+    torch.addcmul(bias * scale, gates, scale, out=gates)
+    wt = wt * scale
+    h, c = h0, c0 if keep else cs
+    for t, b in enumerate(sizes):
+        a = gates[t, :b]
+        torch.addmm(a, h[:b], wt, out=a).sigmoid_()
+        a[:, 2 * H:3 * H].mul_(2).sub_(1)
+        i, f, g, o = a.chunk(4, 1)
+        if keep:
+            c = torch.mul(f, c[:b], out=cs[t, :b]).addcmul_(i, g)
+            tc = torch.tanh(c, out=tanh_cs[t, :b])
+        else:
+            tc = torch.tanh(cs[:b].mul_(f).addcmul_(i, g), out=tanh_cs[:b])
+        h = torch.mul(o, tc, out=out[t, :b])
+
+
 class _LSTMScan(torch.autograd.Function):
-    """lstm_step over gx = W_ih x + b_ih + b_hh [T, B, 4H] (gates i, f, g, o)."""
+    """The whole lstm layer: gx = W_ih x in one matmul, then lstm_step over gx [T, B, 4H]
+    (gates i, f, g, o), the bias b = b_ih + b_hh added in the step.
+
+    The forward pass on CPU in float32 runs the compiled scan (`native.py`, `lstm_scan.cpp`):
+    per step ATen's addmm, then one fused, vectorised pass for the gates and states;
+    `_lstm_scan_torch` is its fallback and reference. In both, the projection's output is
+    the gate buffer (the step's addmm accumulates into it in place, the activated gates
+    replace it), and without gradients (training=False) c_t lives in one [B, H] buffer and
+    only h_t is kept per step: fewer fresh pages to fault in, which on CPU costs about as
+    much as the elementwise arithmetic.
+    """
 
     @staticmethod
-    def forward(ctx, gx, h0, c0, w_hh, seq: _Batch):
-        T, B, G = gx.shape
-        H = G // 4
-        # tanh(z) = 2 sigmoid(2z) - 1: with g's pre-activation doubled (its columns of gx and
-        # W_hh^T), one sigmoid over all four gates of a step (a contiguous [B, 4H], which
-        # ATen spreads over threads) replaces three calls on strided slices, each below
-        # ATen's parallel grain at B x H = 64 x 256. The scaled copy of gx doubles as the
-        # gate buffer, so the step's addmm accumulates in place (no copy of gx[t]).
-        scale = gx.new_ones(G)
-        scale[2 * H:3 * H] = 2
-        gates = gx * scale                                   # activated i, f, g, o after the loop
-        if seq.valid is not None:
-            gates.masked_fill_(~seq.valid, 0)                # padded rows stay zero and finite
-        wt = w_hh.t() * scale
-        cs, tanh_cs, out = (seq.buffer(gx, T, B, H) for _ in range(3))
-        h, c = h0, c0
-        for t, b in enumerate(seq.steps(T, B)):
-            a = gates[t, :b]
-            torch.addmm(a, h[:b], wt, out=a).sigmoid_()
-            a[:, 2 * H:3 * H].mul_(2).sub_(1)
-            i, f, g, o = a.chunk(4, 1)
-            c = torch.mul(f, c[:b], out=cs[t, :b]).addcmul_(i, g)
-            h = torch.mul(o, torch.tanh(c, out=tanh_cs[t, :b]), out=out[t, :b])
+    def forward(ctx, x, w_ih, bias, h0, c0, w_hh, seq: _Batch, training: bool):
+        T, B = x.shape[:2]
+        H = w_hh.shape[1]
+        x2 = x.reshape(T * B, -1)
+        cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
+        scan = (native.lstm_scan() if cpu32 else None) or _lstm_scan_torch
+        gates = torch.mm(x2, w_ih.t()).view(T, B, 4 * H)
+        out = seq.buffer(gates, T, B, H)
+        if training:
+            if seq.valid is not None:
+                gates.masked_fill_(~seq.valid, 0)            # padded rows stay zero and finite
+            cs, tanh_cs = seq.buffer(gates, T, B, H), seq.buffer(gates, T, B, H)
+        else:                          # cs: c_{t-1} in, c_t out; rows past their end keep theirs
+            cs = c0.clone(memory_format=torch.contiguous_format)
+            tanh_cs = torch.empty_like(cs)
+        scan(gates, bias.contiguous(), h0, c0.contiguous(), w_hh.t(), out, cs, tanh_cs,
+             seq.steps(T, B), training)
+        if not training:
+            return out, seq.final(out), cs
         ctx.seq = seq
-        ctx.save_for_backward(gates, cs, tanh_cs, out, h0, c0, w_hh)
+        ctx.save_for_backward(x2, w_ih, gates, cs, tanh_cs, out, h0, c0, w_hh)
         return out, seq.final(out), seq.final(cs)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dout, dh_n, dc_n):
-        gates, cs, tanh_cs, out, h0, c0, w_hh = ctx.saved_tensors
+        x2, w_ih, gates, cs, tanh_cs, out, h0, c0, w_hh = ctx.saved_tensors
         T, B, G = gates.shape
         H = G // 4
         i, f, g, o = gates.unflatten(2, (4, H)).unbind(2)
@@ -303,9 +338,12 @@ class _LSTMScan(torch.autograd.Function):
             torch.mul(dh_t, k_o[t, :b], out=dgates[t, :b, 3])
             dc_t.mul_(f[t, :b])
             torch.mm(dgates[t, :b].flatten(1), w_hh, out=dh_t)
-        dgates = dgates.flatten(2)
-        h_prev = torch.cat([h0[None], out[:-1]])
-        return dgates, dh, dc, dgates.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), None
+        dg = dgates.view(T * B, G)
+        h_prev = torch.cat([h0[None], out[:-1]]).view(T * B, H)
+        need_x = ctx.needs_input_grad[0]
+        dx = dg.mm(w_ih).view(T, B, -1) if need_x else None
+        dw = dg.t()
+        return dx, dw.mm(x2), dg.sum(0), dh, dc, dw.mm(h_prev), None, None
 
 
 class _GRUScan(torch.autograd.Function):
@@ -361,8 +399,9 @@ def _rnn_fast(relu: bool):
 
 
 def _lstm_fast(x, state, p, seq):
-    gx = F.linear(x, p["weight_ih"], p["bias_ih"] + p["bias_hh"])
-    out, h, c = _LSTMScan.apply(gx, *state, p["weight_hh"], seq)
+    inputs = (x, p["weight_ih"], p["bias_ih"] + p["bias_hh"], *state, p["weight_hh"])
+    training = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    out, h, c = _LSTMScan.apply(*inputs, seq, training)
     return out, (h, c)
 
 
@@ -372,6 +411,7 @@ def _gru_fast(x, state, p, seq):
     return out, (h,)
 
 
+NATIVE = ("lstm",)          # cells whose fast path has a compiled forward scan (native.py)
 FAST = {"rnn": _rnn_fast(False), "irnn": _rnn_fast(True), "lstm": _lstm_fast, "gru": _gru_fast}
 
 
@@ -416,6 +456,8 @@ class CellRecurrent(_Stack, nn.Module):
                 for name, shape in shapes.items():
                     self.register_parameter(name + self._suffix(k, d), nn.Parameter(torch.empty(shape)))
         self.reset_parameters()
+        if spec.name in NATIVE:
+            native.lstm_scan()          # build or load the kernel now, not inside a timed call
 
     def reset_parameters(self) -> None:
         """torch.nn's init: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
