@@ -417,4 +417,4 @@ def _native_kernel(cfg: RunConfig) -> bool | None:
     from .models.recurrent import NATIVE
     if cfg.backend != "cell" or cfg.arch not in NATIVE or cfg.device == "cuda":
         return None
-    return native.lstm_scan() is not None
+    return native.load() is not None

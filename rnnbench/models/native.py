@@ -1,4 +1,4 @@
-"""The cell backend's compiled kernel: the lstm forward scan in C++ (`lstm_scan.cpp`).
+"""The cell backend's compiled kernels: the lstm and gru forward scans in C++ (`scans.cpp`).
 
 Built on first use by torch's JIT extension builder (a C++ compiler, and ninja from the
 `ninja` package), cached per source, flags and torch version under the user cache
@@ -9,7 +9,7 @@ Concurrent first uses (a pipeline's parallel jobs) wait on torch's build lock.
     RNNBENCH_NATIVE=1      it must build: a failure is an error
     RNNBENCH_NATIVE=0      never; the PyTorch scan (the reference the kernel is tested against)
 
-Only the forward pass on CPU in float32 uses it; everything else runs the PyTorch code.
+Only the forward pass on CPU in float32 uses them; everything else runs the PyTorch code.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import torch
 
 from ..errors import UsageError, unknown
 
-SOURCE = Path(__file__).with_name("lstm_scan.cpp")
+SOURCE = Path(__file__).with_name("scans.cpp")
 MODES = ("auto", "0", "1")
 
 
@@ -53,7 +53,7 @@ def cache_dir() -> Path:
 
 
 @functools.cache
-def _load(flags: tuple[str, ...]) -> Callable:
+def _load(flags: tuple[str, ...]):
     from torch.utils.cpp_extension import load
     key = hashlib.sha256(SOURCE.read_bytes() + repr((flags, torch.__version__)).encode()).hexdigest()[:12]
     name = f"rnnbench_native_{key}"
@@ -62,7 +62,7 @@ def _load(flags: tuple[str, ...]) -> Callable:
     if library.exists():           # built before (the name pins source, flags and torch)
         try:
             torch.ops.load_library(str(library))
-            return torch.ops.rnnbench.lstm_scan
+            return torch.ops.rnnbench
         except (OSError, RuntimeError):
             pass                   # half-written by a build in progress: let torch's lock decide
     build.mkdir(parents=True, exist_ok=True)
@@ -77,13 +77,19 @@ def _load(flags: tuple[str, ...]) -> Callable:
              is_python_module=False, verbose=False)
     finally:
         os.environ["PATH"] = path
-    return torch.ops.rnnbench.lstm_scan
+    return torch.ops.rnnbench
+
+
+def scan(arch: str) -> Callable | None:
+    """The compiled forward scan of `arch` (torch.ops.rnnbench.<arch>_scan), or None."""
+    ops = load()
+    return None if ops is None else getattr(ops, f"{arch}_scan")
 
 
 @functools.cache
-def lstm_scan() -> Callable | None:
-    """The compiled scan (torch.ops.rnnbench.lstm_scan), or None: RNNBENCH_NATIVE=0, or the
-    build failed under `auto` (one warning per process says why)."""
+def load():
+    """The compiled kernels (the torch.ops.rnnbench namespace), or None: RNNBENCH_NATIVE=0,
+    or the build failed under `auto` (one warning per process says why)."""
     if mode() == "0":
         return None
     flags = cflags()
@@ -96,8 +102,8 @@ def lstm_scan() -> Callable | None:
     lines = [s for s in str(error).strip().splitlines() if s.strip()] or [type(error).__name__]
     reason = lines[0][:200]
     if mode() == "1":
-        raise UsageError(f"RNNBENCH_NATIVE=1 but the native lstm kernel did not build: {reason}") from error
-    warnings.warn(f"rnnbench: the native lstm kernel did not build ({reason}); the cell backend's "
-                  f"lstm runs its PyTorch scan (set RNNBENCH_NATIVE=0 to silence)",
+        raise UsageError(f"RNNBENCH_NATIVE=1 but the native kernels did not build: {reason}") from error
+    warnings.warn(f"rnnbench: the native kernels did not build ({reason}); the cell backend's "
+                  f"lstm and gru run their PyTorch scans (set RNNBENCH_NATIVE=0 to silence)",
                   RuntimeWarning, stacklevel=2)
     return None

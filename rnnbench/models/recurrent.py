@@ -11,9 +11,9 @@ cell    explicit loops, every cell. Two paths:
           run without autograd; a custom autograd.Function holds a hand-written backward
           through time: one matmul per step for dL/dh_{t-1}, the rest in bulk (activation
           derivatives before the loop, dL/dW_hh as one [4H, T*B] x [T*B, H] matmul after).
-          Once differentiable (no double backward; the reference path has it). The lstm's
-          forward scan on CPU runs compiled (`native.py`, `lstm_scan.cpp`: the step's
-          elementwise part fused into one vectorised pass), its PyTorch twin the fallback.
+          Once differentiable (no double backward; the reference path has it). The lstm and
+          gru forward scans on CPU run compiled (`native.py`, `scans.cpp`: the step's
+          elementwise part fused into one vectorised pass), their PyTorch twins the fallback.
         - reference (gru-cho, jordan, and every cell with return_states=True): autograd
           through `CellSpec.step` one step at a time, each state h_t its own graph node.
         TorchScript was measured on the fast path's loops and gave nothing (and is deprecated);
@@ -252,7 +252,7 @@ class _RNNScan(torch.autograd.Function):
 
 
 def _lstm_scan_torch(gates, bias, h0, c0, wt, out, cs, tanh_cs, sizes, keep: bool) -> None:
-    """The PyTorch twin of lstm_scan.cpp (same arguments, same results within float32
+    """The PyTorch twin of lstm_scan in scans.cpp (same arguments, same results within float32
     rounding). tanh(z) = 2 sigmoid(2z) - 1: with g's pre-activation doubled (its columns of
     gates, bias and W_hh^T), one sigmoid over all four gates of a step (a contiguous [B, 4H],
     which ATen spreads over threads) replaces three calls on strided slices, each below
@@ -280,7 +280,7 @@ class _LSTMScan(torch.autograd.Function):
     """The whole lstm layer: gx = W_ih x in one matmul, then lstm_step over gx [T, B, 4H]
     (gates i, f, g, o), the bias b = b_ih + b_hh added in the step.
 
-    The forward pass on CPU in float32 runs the compiled scan (`native.py`, `lstm_scan.cpp`):
+    The forward pass on CPU in float32 runs the compiled scan (`native.py`, `scans.cpp`):
     per step ATen's addmm, then one fused, vectorised pass for the gates and states;
     `_lstm_scan_torch` is its fallback and reference. In both, the projection's output is
     the gate buffer (the step's addmm accumulates into it in place, the activated gates
@@ -295,7 +295,7 @@ class _LSTMScan(torch.autograd.Function):
         H = w_hh.shape[1]
         x2 = x.reshape(T * B, -1)
         cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
-        scan = (native.lstm_scan() if cpu32 else None) or _lstm_scan_torch
+        scan = (native.scan("lstm") if cpu32 else None) or _lstm_scan_torch
         gates = torch.mm(x2, w_ih.t()).view(T, B, 4 * H)
         out = seq.buffer(gates, T, B, H)
         if training:
@@ -346,21 +346,41 @@ class _LSTMScan(torch.autograd.Function):
         return dx, dw.mm(x2), dg.sum(0), dh, dc, dw.mm(h_prev), None, None
 
 
+def _gru_scan_torch(gx, b_hh, h0, wt, gates, gh, out, sizes, keep: bool) -> None:
+    """The PyTorch twin of gru_scan in scans.cpp (same arguments, same results within float32
+    rounding): with keep, gates and gh [T, B, 3H] receive r, z, n and W_hh h + b_hh; without,
+    they are one step's [B, 3H] scratch."""
+    H = out.shape[2]
+    h = h0
+    for t, b in enumerate(sizes):
+        g_t, gh_t = (gates[t], gh[t]) if keep else (gates, gh)
+        a = torch.addmm(b_hh, h[:b], wt, out=gh_t[:b])
+        r, z = torch.add(gx[t, :b, :2 * H], a[:, :2 * H], out=g_t[:b, :2 * H]).sigmoid_().chunk(2, 1)
+        n = torch.addcmul(gx[t, :b, 2 * H:], r, a[:, 2 * H:], out=g_t[:b, 2 * H:]).tanh_()
+        h = torch.lerp(n, h[:b], z, out=out[t, :b])                  # (1 - z) * n + z * h
+
+
 class _GRUScan(torch.autograd.Function):
-    """gru_step over gx = W_ih x + b_ih [T, B, 3H] (gates r, z, n); b_hh stays inside r * (.)."""
+    """gru_step over gx = W_ih x + b_ih [T, B, 3H] (gates r, z, n); b_hh stays inside r * (.).
+
+    The forward pass on CPU in float32 runs the compiled scan (scans.cpp), `_gru_scan_torch`
+    elsewhere; without gradients (training=False) only h_t is kept per step."""
 
     @staticmethod
-    def forward(ctx, gx, h0, w_hh, b_hh, seq: _Batch):
+    def forward(ctx, gx, h0, w_hh, b_hh, seq: _Batch, training: bool):
         T, B, G = gx.shape
         H = G // 3
-        gates, gh = seq.buffer(gx, T, B, G), seq.buffer(gx, T, B, G)   # r, z, n; W_hh h + b_hh
+        cpu32 = gx.device.type == "cpu" and gx.dtype == torch.float32
+        scan = (native.scan("gru") if cpu32 else None) or _gru_scan_torch
+        if training:                                                     # r, z, n; W_hh h + b_hh
+            gates, gh = seq.buffer(gx, T, B, G), seq.buffer(gx, T, B, G)
+        else:
+            gates, gh = gx.new_empty(B, G), gx.new_empty(B, G)
         out = seq.buffer(gx, T, B, H)
-        h, wt = h0, w_hh.t()
-        for t, b in enumerate(seq.steps(T, B)):
-            a = torch.addmm(b_hh, h[:b], wt, out=gh[t, :b])
-            r, z = torch.add(gx[t, :b, :2 * H], a[:, :2 * H], out=gates[t, :b, :2 * H]).sigmoid_().chunk(2, 1)
-            n = torch.addcmul(gx[t, :b, 2 * H:], r, a[:, 2 * H:], out=gates[t, :b, 2 * H:]).tanh_()
-            h = torch.lerp(n, h[:b], z, out=out[t, :b])                  # (1 - z) * n + z * h
+        scan(gx.contiguous(), b_hh.contiguous(), h0.contiguous(), w_hh.t(), gates, gh, out,
+             seq.steps(T, B), training)
+        if not training:
+            return out, seq.final(out)
         ctx.seq = seq
         ctx.save_for_backward(gates, gh, out, h0, w_hh)
         return out, seq.final(out)
@@ -387,7 +407,7 @@ class _GRUScan(torch.autograd.Function):
             torch.addmm(d * z[t, :b], dgh[t, :b].flatten(1), w_hh, out=dh[:b])
         dgh = dgh.flatten(2)
         dgx = torch.cat([dgh[..., :2 * H], dhs * k_n], 2)
-        return dgx, dh, dgh.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), dgh.sum((0, 1)), None
+        return dgx, dh, dgh.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), dgh.sum((0, 1)), None, None
 
 
 def _rnn_fast(relu: bool):
@@ -398,20 +418,24 @@ def _rnn_fast(relu: bool):
     return run
 
 
+def _needs_grad(inputs) -> bool:
+    """Whether a scan must keep its per-step buffers for a backward pass."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+
+
 def _lstm_fast(x, state, p, seq):
     inputs = (x, p["weight_ih"], p["bias_ih"] + p["bias_hh"], *state, p["weight_hh"])
-    training = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
-    out, h, c = _LSTMScan.apply(*inputs, seq, training)
+    out, h, c = _LSTMScan.apply(*inputs, seq, _needs_grad(inputs))
     return out, (h, c)
 
 
 def _gru_fast(x, state, p, seq):
-    gx = F.linear(x, p["weight_ih"], p["bias_ih"])
-    out, h = _GRUScan.apply(gx, state[0], p["weight_hh"], p["bias_hh"], seq)
+    inputs = (F.linear(x, p["weight_ih"], p["bias_ih"]), state[0], p["weight_hh"], p["bias_hh"])
+    out, h = _GRUScan.apply(*inputs, seq, _needs_grad(inputs))
     return out, (h,)
 
 
-NATIVE = ("lstm",)          # cells whose fast path has a compiled forward scan (native.py)
+NATIVE = ("lstm", "gru")    # cells whose fast path has a compiled forward scan (native.py)
 FAST = {"rnn": _rnn_fast(False), "irnn": _rnn_fast(True), "lstm": _lstm_fast, "gru": _gru_fast}
 
 
@@ -457,7 +481,7 @@ class CellRecurrent(_Stack, nn.Module):
                     self.register_parameter(name + self._suffix(k, d), nn.Parameter(torch.empty(shape)))
         self.reset_parameters()
         if spec.name in NATIVE:
-            native.lstm_scan()          # build or load the kernel now, not inside a timed call
+            native.load()               # build or load the kernels now, not inside a timed call
 
     def reset_parameters(self) -> None:
         """torch.nn's init: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""

@@ -1,14 +1,19 @@
-// The cell backend's lstm forward scan (see native.py, which builds it on first use).
+// The cell backend's compiled forward scans, lstm and gru (native.py builds them on first use).
 //
-// Per step t, over the rows r < sizes[t] still running (the batch is sorted longest first):
+// lstm, per step t, over the rows r < sizes[t] still running (the batch is sorted longest first):
 //   a      = gx_t + h_{t-1} W_hh^T          (ATen's addmm, in place into gates[t])
 //   i, f, o = sigmoid(a_i + b_i), sigmoid(a_f + b_f), sigmoid(a_o + b_o);  g = tanh(a_g + b_g)
 //   c_t    = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
-// The elementwise part is one vectorised pass per row (AVX2 + FMA where the build has them),
-// spread over ATen's threads; the per-step ATen calls it replaces each sat below ATen's
-// parallel grain, and paid a dispatch each. Rows are independent, so the result does not
-// depend on the number of threads. exp is Cephes' single-precision polynomial (about 1 ulp);
-// NaN propagates (a diverged run still shows NaN), and no input gives inf.
+// gru (torch.nn's variant), per step t:
+//   gh     = h_{t-1} W_hh^T + b_hh           (ATen's mm, then + b_hh in the pass below)
+//   r, z   = sigmoid(gx_r + gh_r), sigmoid(gx_z + gh_z);   n = tanh(gx_n + r * gh_n)
+//   h_t    = (1 - z) * n + z * h_{t-1}
+// The elementwise part of a step is one vectorised pass per row (AVX2 + FMA where the build
+// has them), spread over ATen's threads; the per-step ATen calls it replaces each sat below
+// ATen's parallel grain and paid a dispatch each. Rows are independent, so the result does not
+// depend on the number of threads. exp is Cephes' single-precision polynomial (about 1 ulp),
+// 1/x a hardware estimate refined by one Newton step; NaN propagates (a diverged run still
+// shows NaN), and no input gives inf.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -128,9 +133,83 @@ void lstm_scan(at::Tensor gates, at::Tensor bias, at::Tensor h0, at::Tensor c0, 
   }
 }
 
+// One gru row: x = gx row [3H] (W_ih x + b_ih), gh = h W_hh^T row [3H] (gets + b_hh),
+// b = b_hh, h_prev [H] -> gates row [3H] (r, z, n), h [H].
+static inline void gru_row(const float* x, float* gh, const float* b, const float* h_prev,
+                           float* gates, float* h, int64_t H) {
+  int64_t j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  for (; j + 8 <= H; j += 8) {
+    __m256 ghr = _mm256_add_ps(_mm256_loadu_ps(gh + j), _mm256_loadu_ps(b + j));
+    __m256 ghz = _mm256_add_ps(_mm256_loadu_ps(gh + H + j), _mm256_loadu_ps(b + H + j));
+    __m256 ghn = _mm256_add_ps(_mm256_loadu_ps(gh + 2 * H + j), _mm256_loadu_ps(b + 2 * H + j));
+    __m256 r = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(x + j), ghr));
+    __m256 z = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(x + H + j), ghz));
+    __m256 n = tanh8(_mm256_fmadd_ps(r, ghn, _mm256_loadu_ps(x + 2 * H + j)));
+    __m256 hp = _mm256_loadu_ps(h_prev + j);
+    _mm256_storeu_ps(gh + j, ghr);
+    _mm256_storeu_ps(gh + H + j, ghz);
+    _mm256_storeu_ps(gh + 2 * H + j, ghn);
+    _mm256_storeu_ps(gates + j, r);
+    _mm256_storeu_ps(gates + H + j, z);
+    _mm256_storeu_ps(gates + 2 * H + j, n);
+    _mm256_storeu_ps(h + j, _mm256_fmadd_ps(z, _mm256_sub_ps(hp, n), n));
+  }
+#endif
+  for (; j < H; ++j) {
+    float ghr = gh[j] + b[j], ghz = gh[H + j] + b[H + j], ghn = gh[2 * H + j] + b[2 * H + j];
+    float r = sigmoid1(x[j] + ghr), z = sigmoid1(x[H + j] + ghz);
+    float n = std::tanh(x[2 * H + j] + r * ghn);
+    gh[j] = ghr, gh[H + j] = ghz, gh[2 * H + j] = ghn;
+    gates[j] = r, gates[H + j] = z, gates[2 * H + j] = n;
+    h[j] = n + z * (h_prev[j] - n);
+  }
+}
+
+// gx [T, B, 3H] = W_ih x + b_ih; b_hh [3H]; h0 [B, H]; wt = W_hh^T [H, 3H]; out [T, B, H].
+// keep: gates and gh are [T, B, 3H] and receive r, z, n and W_hh h + b_hh (for the backward
+// pass); otherwise they are [B, 3H] scratch.
+void gru_scan(at::Tensor gx, at::Tensor b_hh, at::Tensor h0, at::Tensor wt, at::Tensor gates,
+              at::Tensor gh, at::Tensor out, c10::IntArrayRef sizes, bool keep) {
+  const int64_t T = gx.size(0), B = gx.size(1), H = out.size(2), G = 3 * H;
+  for (const at::Tensor* t : {&gx, &b_hh, &h0, &gates, &gh, &out}) {
+    TORCH_CHECK(t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu(),
+                "gru_scan: float32 contiguous CPU tensors expected");
+  }
+  TORCH_CHECK(gx.size(2) == G && b_hh.numel() == G && static_cast<int64_t>(sizes.size()) == T &&
+                  h0.size(0) == B && h0.size(1) == H && gates.numel() == (keep ? T : 1) * B * G &&
+                  gh.numel() == gates.numel(),
+              "gru_scan: inconsistent shapes");
+  const float *xp = gx.data_ptr<float>(), *bp = b_hh.data_ptr<float>(), *h0p = h0.data_ptr<float>();
+  float *gp = gates.data_ptr<float>(), *ghp = gh.data_ptr<float>(), *op = out.data_ptr<float>();
+  at::Tensor gh_all = gh.view({keep ? T : 1, B, G});
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t b = sizes[t];
+    TORCH_CHECK(b >= 0 && b <= B && (t == 0 || b <= sizes[t - 1]), "gru_scan: bad sizes");
+    const int64_t k = keep ? t : 0;
+    at::Tensor gh_t = gh_all[k].narrow(0, 0, b);
+    at::mm_out(gh_t, (t ? out[t - 1] : h0).narrow(0, 0, b), wt);
+    const float* x_t = xp + t * B * G;
+    float* gh_row0 = ghp + k * B * G;
+    float* g_t = gp + k * B * G;
+    float* h_t = op + t * B * H;
+    const float* h_prev = t ? op + (t - 1) * B * H : h0p;
+    at::parallel_for(0, b, 4, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        gru_row(x_t + r * G, gh_row0 + r * G, bp, h_prev + r * H, g_t + r * G, h_t + r * H, H);
+      }
+    });
+  }
+}
+
 TORCH_LIBRARY(rnnbench, m) {
   m.def("lstm_scan(Tensor(a!) gates, Tensor bias, Tensor h0, Tensor c0, Tensor wt, "
         "Tensor(b!) out, Tensor(c!) cs, Tensor(d!) tanh_cs, int[] sizes, bool keep) -> ()");
+  m.def("gru_scan(Tensor gx, Tensor b_hh, Tensor h0, Tensor wt, Tensor(a!) gates, Tensor(b!) gh, "
+        "Tensor(c!) out, int[] sizes, bool keep) -> ()");
 }
 
-TORCH_LIBRARY_IMPL(rnnbench, CPU, m) { m.impl("lstm_scan", &lstm_scan); }
+TORCH_LIBRARY_IMPL(rnnbench, CPU, m) {
+  m.impl("lstm_scan", &lstm_scan);
+  m.impl("gru_scan", &gru_scan);
+}
