@@ -414,7 +414,6 @@ def _native_kernel(cfg: RunConfig) -> bool | None:
     """Whether the run's recurrence ran the compiled scan (models/native.py): None where none
     applies (fused backend, other cells, CUDA), else True, or False for the PyTorch fallback."""
     from .models import native
-    from .models.recurrent import NATIVE
-    if cfg.backend != "cell" or cfg.arch not in NATIVE or cfg.device == "cuda":
+    if cfg.backend != "cell" or cfg.arch not in native.ARCHS or cfg.device != "cpu":
         return None
     return native.load() is not None

@@ -25,6 +25,7 @@ import torch
 from ..errors import UsageError, unknown
 
 SOURCE = Path(__file__).with_name("scans.cpp")
+ARCHS = ("lstm", "gru")          # the cells with a compiled forward scan in SOURCE
 MODES = ("auto", "0", "1")
 
 
@@ -57,14 +58,7 @@ def _load(flags: tuple[str, ...]):
     from torch.utils.cpp_extension import load
     key = hashlib.sha256(SOURCE.read_bytes() + repr((flags, torch.__version__)).encode()).hexdigest()[:12]
     name = f"rnnbench_native_{key}"
-    build = cache_dir() / name
-    library = build / f"{name}.so"
-    if library.exists():           # built before (the name pins source, flags and torch)
-        try:
-            torch.ops.load_library(str(library))
-            return torch.ops.rnnbench
-        except (OSError, RuntimeError):
-            pass                   # half-written by a build in progress: let torch's lock decide
+    build = cache_dir() / name     # the name pins source, flags and torch: torch only loads
     build.mkdir(parents=True, exist_ok=True)
     path = os.environ.get("PATH", "")
     try:
@@ -80,8 +74,11 @@ def _load(flags: tuple[str, ...]):
     return torch.ops.rnnbench
 
 
-def scan(arch: str) -> Callable | None:
-    """The compiled forward scan of `arch` (torch.ops.rnnbench.<arch>_scan), or None."""
+def scan(arch: str, like: torch.Tensor) -> Callable | None:
+    """The compiled forward scan of `arch` (torch.ops.rnnbench.<arch>_scan) for tensors like
+    `like`, or None: another cell, not CPU float32, or no kernels (`load`)."""
+    if arch not in ARCHS or like.device.type != "cpu" or like.dtype != torch.float32:
+        return None
     ops = load()
     return None if ops is None else getattr(ops, f"{arch}_scan")
 
@@ -90,10 +87,12 @@ def scan(arch: str) -> Callable | None:
 def load():
     """The compiled kernels (the torch.ops.rnnbench namespace), or None: RNNBENCH_NATIVE=0,
     or the build failed under `auto` (one warning per process says why)."""
-    if mode() == "0":
+    required = mode()
+    if required == "0":
         return None
     flags = cflags()
     attempts = [flags] + ([[f for f in flags if f != "-fopenmp"]] if "-fopenmp" in flags else [])
+    error = None
     for attempt in attempts:                        # a compiler without OpenMP: build it serial
         try:
             return _load(tuple(attempt))
@@ -101,7 +100,7 @@ def load():
             error = e
     lines = [s for s in str(error).strip().splitlines() if s.strip()] or [type(error).__name__]
     reason = lines[0][:200]
-    if mode() == "1":
+    if required == "1":
         raise UsageError(f"RNNBENCH_NATIVE=1 but the native kernels did not build: {reason}") from error
     warnings.warn(f"rnnbench: the native kernels did not build ({reason}); the cell backend's "
                   f"lstm and gru run their PyTorch scans (set RNNBENCH_NATIVE=0 to silence)",

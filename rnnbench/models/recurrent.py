@@ -294,8 +294,8 @@ class _LSTMScan(torch.autograd.Function):
         T, B = x.shape[:2]
         H = w_hh.shape[1]
         x2 = x.reshape(T * B, -1)
-        cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
-        scan = (native.scan("lstm") if cpu32 else None) or _lstm_scan_torch
+        scan = native.scan("lstm", x) or _lstm_scan_torch
+        c0 = c0.contiguous()
         gates = torch.mm(x2, w_ih.t()).view(T, B, 4 * H)
         out = seq.buffer(gates, T, B, H)
         if training:
@@ -303,10 +303,9 @@ class _LSTMScan(torch.autograd.Function):
                 gates.masked_fill_(~seq.valid, 0)            # padded rows stay zero and finite
             cs, tanh_cs = seq.buffer(gates, T, B, H), seq.buffer(gates, T, B, H)
         else:                          # cs: c_{t-1} in, c_t out; rows past their end keep theirs
-            cs = c0.clone(memory_format=torch.contiguous_format)
+            cs = c0.clone()
             tanh_cs = torch.empty_like(cs)
-        scan(gates, bias.contiguous(), h0, c0.contiguous(), w_hh.t(), out, cs, tanh_cs,
-             seq.steps(T, B), training)
+        scan(gates, bias.contiguous(), h0, c0, w_hh.t(), out, cs, tanh_cs, seq.steps(T, B), training)
         if not training:
             return out, seq.final(out), cs
         ctx.seq = seq
@@ -370,8 +369,7 @@ class _GRUScan(torch.autograd.Function):
     def forward(ctx, gx, h0, w_hh, b_hh, seq: _Batch, training: bool):
         T, B, G = gx.shape
         H = G // 3
-        cpu32 = gx.device.type == "cpu" and gx.dtype == torch.float32
-        scan = (native.scan("gru") if cpu32 else None) or _gru_scan_torch
+        scan = native.scan("gru", gx) or _gru_scan_torch
         if training:                                                     # r, z, n; W_hh h + b_hh
             gates, gh = seq.buffer(gx, T, B, G), seq.buffer(gx, T, B, G)
         else:
@@ -435,7 +433,6 @@ def _gru_fast(x, state, p, seq):
     return out, (h,)
 
 
-NATIVE = ("lstm", "gru")    # cells whose fast path has a compiled forward scan (native.py)
 FAST = {"rnn": _rnn_fast(False), "irnn": _rnn_fast(True), "lstm": _lstm_fast, "gru": _gru_fast}
 
 
@@ -480,7 +477,7 @@ class CellRecurrent(_Stack, nn.Module):
                 for name, shape in shapes.items():
                     self.register_parameter(name + self._suffix(k, d), nn.Parameter(torch.empty(shape)))
         self.reset_parameters()
-        if spec.name in NATIVE:
+        if spec.name in native.ARCHS:
             native.load()               # build or load the kernels now, not inside a timed call
 
     def reset_parameters(self) -> None:

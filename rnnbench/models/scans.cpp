@@ -18,8 +18,8 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -95,6 +95,21 @@ static inline void lstm_row(float* a, const float* b, const float* c_prev, float
   }
 }
 
+// The arguments both scans share the rules of: float32, contiguous, on the CPU; sizes[t]
+// (the rows running at step t) non-increasing within [0, B].
+static void check_args(const char* op, std::initializer_list<const at::Tensor*> tensors,
+                       c10::IntArrayRef sizes, int64_t T, int64_t B) {
+  for (const at::Tensor* t : tensors) {
+    TORCH_CHECK(t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu(), op,
+                ": float32 contiguous CPU tensors expected");
+  }
+  TORCH_CHECK(static_cast<int64_t>(sizes.size()) == T, op, ": ", T, " sizes expected");
+  for (int64_t t = 0; t < T; ++t) {
+    TORCH_CHECK(sizes[t] >= 0 && sizes[t] <= B && (t == 0 || sizes[t] <= sizes[t - 1]), op,
+                ": sizes must be non-increasing within [0, ", B, "]");
+  }
+}
+
 // gates [T, B, 4H]: W_ih x_t on entry (no bias), the activated i, f, g, o of the running rows
 // on exit; bias [4H] = b_ih + b_hh; h0, c0 [B, H]; wt = W_hh^T [H, 4H]; out [T, B, H].
 // keep: cs and tanh_cs are [T, B, H] and receive c_t and tanh(c_t) (for the backward pass).
@@ -102,13 +117,9 @@ static inline void lstm_row(float* a, const float* b, const float* c_prev, float
 void lstm_scan(at::Tensor gates, at::Tensor bias, at::Tensor h0, at::Tensor c0, at::Tensor wt,
                at::Tensor out, at::Tensor cs, at::Tensor tanh_cs, c10::IntArrayRef sizes, bool keep) {
   const int64_t T = gates.size(0), B = gates.size(1), H = out.size(2), G = 4 * H;
-  for (const at::Tensor* t : {&gates, &bias, &c0, &out, &cs, &tanh_cs}) {
-    TORCH_CHECK(t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu(),
-                "lstm_scan: float32 contiguous CPU tensors expected");
-  }
-  TORCH_CHECK(gates.size(2) == G && bias.numel() == G && static_cast<int64_t>(sizes.size()) == T &&
-                  c0.size(0) == B && c0.size(1) == H && cs.numel() == (keep ? T : 1) * B * H &&
-                  tanh_cs.numel() == cs.numel(),
+  check_args("lstm_scan", {&gates, &bias, &c0, &out, &cs, &tanh_cs}, sizes, T, B);
+  TORCH_CHECK(gates.size(2) == G && bias.numel() == G && c0.size(0) == B && c0.size(1) == H &&
+                  cs.numel() == (keep ? T : 1) * B * H && tanh_cs.numel() == cs.numel(),
               "lstm_scan: inconsistent shapes");
   float *gp = gates.data_ptr<float>(), *op = out.data_ptr<float>();
   float *cp = cs.data_ptr<float>(), *tp = tanh_cs.data_ptr<float>();
@@ -116,7 +127,6 @@ void lstm_scan(at::Tensor gates, at::Tensor bias, at::Tensor h0, at::Tensor c0, 
   at::Tensor h = h0;
   for (int64_t t = 0; t < T; ++t) {
     const int64_t b = sizes[t];
-    TORCH_CHECK(b >= 0 && b <= B && (t == 0 || b <= sizes[t - 1]), "lstm_scan: bad sizes");
     at::Tensor a = gates[t].narrow(0, 0, b);
     at::addmm_out(a, a, h.narrow(0, 0, b), wt);
     float* a_t = gp + t * B * G;
@@ -172,20 +182,15 @@ static inline void gru_row(const float* x, float* gh, const float* b, const floa
 void gru_scan(at::Tensor gx, at::Tensor b_hh, at::Tensor h0, at::Tensor wt, at::Tensor gates,
               at::Tensor gh, at::Tensor out, c10::IntArrayRef sizes, bool keep) {
   const int64_t T = gx.size(0), B = gx.size(1), H = out.size(2), G = 3 * H;
-  for (const at::Tensor* t : {&gx, &b_hh, &h0, &gates, &gh, &out}) {
-    TORCH_CHECK(t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu(),
-                "gru_scan: float32 contiguous CPU tensors expected");
-  }
-  TORCH_CHECK(gx.size(2) == G && b_hh.numel() == G && static_cast<int64_t>(sizes.size()) == T &&
-                  h0.size(0) == B && h0.size(1) == H && gates.numel() == (keep ? T : 1) * B * G &&
-                  gh.numel() == gates.numel(),
+  check_args("gru_scan", {&gx, &b_hh, &h0, &gates, &gh, &out}, sizes, T, B);
+  TORCH_CHECK(gx.size(2) == G && b_hh.numel() == G && h0.size(0) == B && h0.size(1) == H &&
+                  gates.numel() == (keep ? T : 1) * B * G && gh.numel() == gates.numel(),
               "gru_scan: inconsistent shapes");
   const float *xp = gx.data_ptr<float>(), *bp = b_hh.data_ptr<float>(), *h0p = h0.data_ptr<float>();
   float *gp = gates.data_ptr<float>(), *ghp = gh.data_ptr<float>(), *op = out.data_ptr<float>();
   at::Tensor gh_all = gh.view({keep ? T : 1, B, G});
   for (int64_t t = 0; t < T; ++t) {
     const int64_t b = sizes[t];
-    TORCH_CHECK(b >= 0 && b <= B && (t == 0 || b <= sizes[t - 1]), "gru_scan: bad sizes");
     const int64_t k = keep ? t : 0;
     at::Tensor gh_t = gh_all[k].narrow(0, 0, b);
     at::mm_out(gh_t, (t ? out[t - 1] : h0).narrow(0, 0, b), wt);
