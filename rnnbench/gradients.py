@@ -59,6 +59,7 @@ Also here: `iterated_functions()` (lecture 000's iterated maps, data for a figur
 """
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,6 +72,10 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UsageError
+from .io import atomic_write_text
+from .models import CELLS
+from .models.heads import set_recurrent_radius  # noqa: F401 (documented here: model_params recurrent_radius)
+from .tasks.base import Split
 
 DIRECTIONS = {"forward": "fwd", "backward": "bwd"}
 GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "gru-cho": ("r", "z", "n")}
@@ -128,10 +133,11 @@ def _gate_names(arch: str, n_gates: int) -> tuple[str, ...]:
 
 
 def recurrent_blocks(rnn) -> list[tuple[int, str, str, torch.Tensor]]:
-    """[(layer, direction, gate, matrix)] of every W_hh: its gate blocks, then "all"."""
-    from .models import CELLS
-
+    """[(layer, direction, gate, matrix)] of every W_hh: its gate blocks, then "all" (none for a
+    cell without recurrent weights: mingru, minlstm)."""
     spec = CELLS.get(rnn.arch)
+    if not spec.recurrent:
+        return []
     dirs = ("forward", "backward") if rnn.bidirectional else ("forward",)
     out = []
     for k in range(rnn.num_layers):
@@ -149,29 +155,6 @@ def matrix_stats(w: torch.Tensor) -> tuple[float, float]:
     sigma = float(torch.linalg.matrix_norm(w, ord=2))
     rho = float(torch.linalg.eigvals(w).abs().max()) if w.shape[0] == w.shape[1] else math.nan
     return rho, sigma
-
-
-@torch.no_grad()
-def set_recurrent_radius(model, radius) -> None:
-    """Rescale every square block of every W_hh (each gate's) to spectral radius `radius`.
-
-    Used at init by `Task.build_model` for `model_params: {recurrent_radius: r}` (the
-    exploding-gradient demonstration: a tanh RNN with radius > 1). A block with radius 0 is
-    left alone. Works on either backend (the parameters are shared by name).
-    """
-    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius > 0 \
-            or not math.isfinite(radius):
-        raise UsageError(f"model_params recurrent_radius must be a positive number, got {radius!r}")
-    for name, p in model.named_parameters():
-        if "weight_hh" not in name.rsplit(".", 1)[-1]:
-            continue
-        H = p.shape[1]
-        for block in p.split(H, 0):
-            if block.shape[0] != H:
-                continue
-            rho = float(torch.linalg.eigvals(block.double().cpu()).abs().max())
-            if rho > 0:
-                block.mul_(radius / rho)
 
 
 # ------------------------------------------------------------------------- measurement
@@ -214,8 +197,6 @@ def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, e
     jacobian_dtype: of the Jacobian chain (renormalised every step, so float32 loses no
         range, only digits past the 6th; it is 2-3x faster than float64). None: the model's.
     """
-    from .models import CELLS
-
     rnn = getattr(model, "rnn", model)
     if getattr(rnn, "backend", None) != "cell":
         raise UsageError("gradient diagnostics need the cell backend (it keeps every state)")
@@ -247,7 +228,7 @@ def measure_flow(model, x, loss_fn: Callable[[torch.Tensor], torch.Tensor], *, e
                 vals = [states[k][direction][n].detach()[:, :jacobian_samples].to(jd) for n in names]
                 init = [h.detach()[k * D + d, :jacobian_samples].to(jd) for h in hx]
                 p = {n: getattr(rnn, n + f"_l{k}" + ("_reverse" if d else "")).detach().to(jd)
-                     for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", *spec.extra_params)}
+                     for n in spec.param_shapes(1, 1)}
                 gx = F.linear(layer_in, p["weight_ih"], p["bias_ih"])
                 jac[k, DIRECTIONS[direction]] = _jacobian_norms(spec.step, gx, vals, init, p, d == 1,
                                                                 entry[DIRECTIONS[direction]], names)
@@ -345,8 +326,6 @@ def diagnostic_batch(task, samples: int = DEFAULT_SAMPLES, split: str = "val"):
     Right-padded tasks (Split.lengths): the `samples` longest-enough sequences, all cut to
     one length (the shortest among them), so that every sequence has every lag.
     """
-    from .tasks.base import Split
-
     data = task.splits[split]
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise UsageError(f"samples must be a positive integer, got {samples!r}")
@@ -362,8 +341,6 @@ def diagnostic_batch(task, samples: int = DEFAULT_SAMPLES, split: str = "val"):
 
 def cell_copy(cfg, task, model, dtype=torch.float64):
     """A cell-backend copy of `model` (same weights, cast to `dtype`); `model` is not touched."""
-    import copy
-
     if getattr(model.rnn, "backend", None) == "cell":
         twin = copy.deepcopy(model)
     else:
@@ -388,8 +365,6 @@ def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int 
     threads: torch threads while measuring (restored after; None: as set). One by default:
     the per-step ops are small, and on a shared machine two threads ran 10x slower than one.
     """
-    from .tasks.base import Split
-
     if task.kind not in ("many_to_one", "many_to_many") or not hasattr(model, "rnn"):
         raise UsageError(f"gradient diagnostics need a many-to-one or many-to-many task "
                          f"(a SequenceModel); task {task.name!r} is {task.kind}")
@@ -433,7 +408,7 @@ def frames(cfg, flow: Flow, *, at: str, step: int, loss_step: int, samples: int
              for r in flow.recurrent if r["gate"] == cand}
     rows = []
     for r in flow.rows:
-        rho, sigma = stats[r["layer"], r["direction"]]
+        rho, sigma = stats.get((r["layer"], r["direction"]), (math.nan, math.nan))   # nan: no W_hh (mingru)
         rows.append({**run, **r, "spectral_radius": rho, "sigma_max": sigma,
                      "loss_step": loss_step, "samples": samples})
     return pd.DataFrame(rows, columns=list(GRADIENT_COLUMNS)), rec
@@ -441,8 +416,6 @@ def frames(cfg, flow: Flow, *, at: str, step: int, loss_step: int, samples: int
 
 def write(out: str | Path, grads: pd.DataFrame, recurrent: pd.DataFrame | None = None,
           name: str = "gradients.csv") -> None:
-    from .io import atomic_write_text
-
     out = Path(out)
     atomic_write_text(out / name, grads.to_csv(index=False, lineterminator="\n"))
     if recurrent is not None:

@@ -29,6 +29,9 @@ ever holds one config.
 """
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import itertools
 import json
 import re
@@ -36,14 +39,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import RunConfig, config_hash
+from .config import (SETTINGS, RunConfig, config_hash, resolve, resolve_backend, schema_run_keys,
+                     with_task_defaults)
+from . import plugins
 from .errors import UsageError, choices, unknown
 
 # Keys of a block that are not RunConfig keys.
 TASK_ONLY = ("task_params", "resources")
 NESTED = ("task_params", "model_params")
 # RunConfig float fields: written as floats so that `lr: 1` and `lr: 1.0` are one cell.
-FLOATS = ("lr", "momentum", "weight_decay", "dropout", "forget_bias", "clip")
+FLOATS = tuple(n for n, s in SETTINGS.items() if s.kind is float)
 
 # The id: these keys always, in this order (task/model params and other axes around them).
 ALWAYS = ("backend", "bidirectional", "layers", "hidden")
@@ -88,28 +93,23 @@ def canonical_json(d: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------- registries
 def _registries():
-    """(TASKS, CELLS, backends_for): read here so that every name check uses the registries."""
-    from .models import CELLS, backends_for
+    """(TASKS, CELLS, backends_for), imported when a grid is expanded: they import torch, which
+    a job of a cluster executor re-reading the workflow (load_cells) does not need."""
+    from .models import ARCHS, backends_for      # cells and sequence models (models/zoo.py)
     from .tasks import TASKS
-    return TASKS, CELLS, backends_for
-
-
-def resolve_backend(arch: str, backend: str, backends_for) -> str | None:
-    """`auto` -> fused where the cell has it, else cell (as `rnnbench train`); None if absent."""
-    offered = backends_for(arch)
-    if backend == "auto":
-        return "fused" if "fused" in offered else "cell"
-    return backend if backend in offered else None
+    return TASKS, ARCHS, backends_for
 
 
 # ------------------------------------------------------------------------- expansion
 def expand(config: dict[str, Any]) -> list[Cell]:
     """Every cell of a (schema-validated) grid config, in config order, ids unique.
 
+    The config's `plugins` (modules registering cells and tasks) are imported first.
     Raises UsageError (one line, naming the valid choices) for an unknown task or
-    cell, a task parameter the task does not have, a value RunConfig rejects, or a
-    config whose axes leave no cell.
+    cell, a task parameter the task does not have, a value RunConfig rejects, a
+    plugin that does not import, or a config whose axes leave no cell.
     """
+    plugins.load(config.get("plugins") or [])
     TASKS, CELLS, backends_for = _registries()
     grid = dict(config.get("grid") or {})
     variants = [dict(v) for v in config.get("variants") or []]
@@ -152,7 +152,7 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                 _normalise(cfg, task_cls)
                 for k in (*ALWAYS, "seed"):   # the id shows them: make them explicit
                     cfg.setdefault(k, task_cls.defaults.get(k, RUN_DEFAULTS[k]))
-                backend = resolve_backend(cfg["arch"], cfg.get("backend", "auto"), backends_for)
+                backend = resolve_backend(cfg["arch"], cfg.get("backend", "auto"))
                 if backend is None:
                     dropped.setdefault((tname, cfg["arch"]), set()).add(cfg["backend"])
                     continue
@@ -160,7 +160,7 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                 facts = {**cfg, "kind": task_cls.kind}
                 if any(matches(facts, m) for m in excludes):
                     continue
-                _check(cfg, task_cls)
+                _check(cfg)
                 cid = cell_id(cfg, axes)
                 key = (tname, cfg["arch"], cid)
                 if key not in cells:
@@ -227,14 +227,11 @@ def _normalise(cfg: dict[str, Any], task_cls) -> None:
                 cfg["task_params"][k] = float(v)
 
 
-def _check(cfg: dict[str, Any], task_cls) -> None:
-    """What `rnnbench train` would reject, rejected now (before any job runs)."""
+def _check(cfg: dict[str, Any]) -> None:
+    """What `rnnbench train` would reject, rejected now (before any job runs): the job's
+    `resolve()`, but for the device, which is the job's machine's."""
     try:
-        RunConfig.from_dict(cfg, "the grid config").validate()
-        task_cls(task_cls.parse_params(cfg.get("task_params", {})))   # runs the task's check()
-        if task_cls.kind == "seq2seq":
-            from .models.seq2seq import parse_options
-            parse_options(cfg.get("model_params") or {})
+        resolve(with_task_defaults(cfg), here=False)
     except UsageError as e:
         raise UsageError(f"{e} (in the cells of task {cfg['task']!r}, arch {cfg['arch']!r})") from None
 
@@ -321,34 +318,27 @@ def cells_table(cells: list[Cell]) -> list[dict[str, Any]]:
              "config": c.config_json()} for c in cells]
 
 
+def cells_csv(cells: list[Cell]) -> str:
+    """`cells_table` as CSV text: the pipeline's provenance/cells.csv."""
+    rows = cells_table(cells)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
 def load_cells(path: str | Path) -> list[Cell]:
     """The cells of a cells.csv written from `cells_table` (no registry, no torch needed)."""
-    import csv
-
     with open(path, newline="") as f:
         return [Cell(r["task"], r["arch"], r["cell_id"], json.loads(r["config"]),
                      json.loads(r.get("resources") or "{}"), r["gradients"] == "True")
                 for r in csv.DictReader(f)]
 
 
-def write_if_changed(path: str | Path, text: str) -> bool:
-    """Write atomically unless the file already holds `text` (keeps its mtime); True if written."""
-    from .io import atomic_write_text
-    p = Path(path)
-    try:
-        if p.read_text() == text:
-            return False
-    except (OSError, UnicodeDecodeError):
-        pass
-    atomic_write_text(p, text)
-    return True
-
-
 def needed_datasets(cells: list[Cell]) -> list[str]:
     """The datasets the cells read: a task's only dataset, or, for a task that may read
     several (seqdigits: mnist, fashion-mnist), the one its parameters name (source: mnist)."""
-    import dataclasses
-
     TASKS = _registries()[0]
     needed: set[str] = set()
     for c in cells:
@@ -370,3 +360,31 @@ def check_data(cells: list[Cell], data_dir: str | None = None) -> None:
         missing = [s for s in data.status(ds, data_dir) if s.status == "missing"]
         if missing and not data.downloads_allowed():
             data.resolve(ds, data_dir=data_dir, download=False, quiet=True)
+
+
+# ------------------------------------------------------------------------- the schema
+SCHEMA_BEGIN = "    # BEGIN generated from RunConfig (rnnbench/config.py): python -m rnnbench.grid --write-schema\n"
+SCHEMA_END = "    # END generated\n"
+
+
+def schema_text(current: str) -> str:
+    """The grid schema's text with its run keys (`$defs.run_keys.properties`) as RunConfig
+    declares them: one line of JSON (valid YAML) per key, between the markers."""
+    head, rest = current.split(SCHEMA_BEGIN, 1)
+    _, tail = rest.split(SCHEMA_END, 1)
+    lines = [f"      {name}: {json.dumps(prop)}\n" for name, prop in schema_run_keys().items()]
+    return head + SCHEMA_BEGIN + "".join(lines) + SCHEMA_END + tail
+
+
+def schema_path() -> Path:
+    return Path(__file__).resolve().parents[1] / "workflows" / "config" / "schema.yaml"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write-schema"]:
+        sys.exit("usage: python -m rnnbench.grid --write-schema   (rewrites workflows/config/schema.yaml's run keys)")
+    p = schema_path()
+    p.write_text(schema_text(p.read_text()))
+    print(f"wrote {p}")

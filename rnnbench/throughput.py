@@ -4,15 +4,8 @@ A `Case` is one (cell, backend, direction, layers, shape). `bench(case, pass_)`
 builds the module and input outside the clock, warms up, and times the pass
 with the device synchronised before the clock stops.
 
-FLOPs of one forward pass (multiply-adds counted as 2), per layer and direction:
-
-    2 * G * H * (I_k + H) * T * N      G = 4 lstm, 3 gru / gru-cho, 1 rnn / irnn
-    2 * H * (I_k + 2H) * T * N         jordan (recurrent input y, plus the output layer)
-
-with I_k = input size for the first layer and H * directions above it. A
-forward+backward pass is counted as 3x the forward FLOPs (the usual convention:
-the backward needs two matmuls per forward matmul). Elementwise gate arithmetic
-is not counted.
+FLOPs: the cell's own count (`CellSpec.flops`, rnnbench/models/cells.py: matmul FLOPs,
+a forward+backward pass counted as 3x the forward).
 """
 from __future__ import annotations
 
@@ -23,7 +16,8 @@ from typing import Callable
 
 import torch
 
-GATES = {"lstm": 4, "gru": 3, "gru-cho": 3, "rnn": 1, "irnn": 1}
+from .models import CELLS, MODELS, build as build_model, zoo
+
 PASSES = ("forward", "forward_backward")
 BARE = "torch.nn"   # the pseudo-backend: a bare torch.nn.LSTM/GRU/RNN, the reference
 
@@ -48,25 +42,30 @@ class Case:
 
 
 def flops(case: Case, pass_: str = "forward") -> float:
-    dirs = 2 if case.bidirectional else 1
-    H, T, N = case.hidden, case.seq_len, case.batch
-    total = 0.0
-    for k in range(case.layers):
-        i = case.input_size if k == 0 else H * dirs
-        per = 2 * H * (i + 2 * H) if case.arch == "jordan" else 2 * GATES[case.arch] * H * (i + H)
-        total += per * T * N * dirs
-    return total * (3 if pass_ == "forward_backward" else 1)
+    """Matmul FLOPs of one pass of the case (the cell's `CellSpec.flops`; a sequence model's
+    `zoo.flops`)."""
+    if case.arch in MODELS:
+        with torch.device("meta"):
+            module = zoo.features(case.arch, case.input_size, case.hidden, case.layers, case.seq_len)
+        return zoo.flops(module, case.batch, case.seq_len, backward=pass_ == "forward_backward")
+    return CELLS.get(case.arch).flops(case.input_size, case.hidden, batch=case.batch, seq_len=case.seq_len,
+                                      layers=case.layers, bidirectional=case.bidirectional,
+                                      backward=pass_ == "forward_backward")
 
 
 def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
-    """The module and a batch-first-free [T, N, I] input, on the case's device."""
+    """The module and a [T, N, I] input, on the case's device; a sequence model of MODELS
+    (tcn, transformer, window-mlp: unidirectional, backend "cell") its features module and a
+    batch-first [N, T, I] input."""
     torch.manual_seed(0)
     if case.backend == BARE:
         kinds = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
         model = kinds[case.arch](case.input_size, case.hidden, num_layers=case.layers,
                                  bidirectional=case.bidirectional)
+    elif case.arch in MODELS:
+        model = zoo.features(case.arch, case.input_size, case.hidden, case.layers, case.seq_len).to(case.device)
+        return model, torch.randn(case.batch, case.seq_len, case.input_size, device=case.device)
     else:
-        from .models import build as build_model
         model = build_model(case.arch, case.input_size, case.hidden, backend=case.backend,
                             bidirectional=case.bidirectional, layers=case.layers)
     model = model.to(case.device)
@@ -84,7 +83,8 @@ def step_fn(model: torch.nn.Module, x: torch.Tensor, pass_: str) -> Callable[[],
     x = x.clone().requires_grad_(False)
 
     def fwd_bwd():
-        out, _ = model(x)
+        out = model(x)
+        out = out[0] if isinstance(out, tuple) else out   # a recurrent stack's (output, h_n)
         out.sum().backward()
         for p in model.parameters():
             p.grad = None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from .. import plugins
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("list", help="list cells, backends, tasks and their parameters")
@@ -17,8 +19,11 @@ def catalogue() -> dict:
     cells = [{"name": name, "title": spec.title, "equations": spec.equations,
               "backends": list(backends_for(name)), "citation": spec.citation}
              for name, spec in CELLS.items()]
+    from ..models import MODELS
     out = {"cells": cells, "backends": list(BACKENDS),
-           "tasks": [cls.describe() for _, cls in TASKS.items()]}
+           "models": [spec.describe() for _, spec in MODELS.items()],   # not cells: models/zoo.py
+           "tasks": [cls.describe() for _, cls in TASKS.items()],
+           "plugins": plugins.loaded()}     # module -> where it was named (--plugin, ...)
     try:
         from ..data import DATASETS
         out["datasets"] = [{"name": n, "description": d.description} for n, d in DATASETS.items()]
@@ -40,10 +45,24 @@ def run(args) -> int:
     print("Cells (--arch):")
     for c in cat["cells"]:
         print(f"  {c['name']:<9} {c['title']:<40} backends: {', '.join(c['backends'])}")
+    print("\nSequence models (--arch; not cells: one backend, model_params below):")
+    for m in cat["models"]:
+        rf = m["receptive_field"]
+        fields = ", ".join(f"{k} {'all steps' if v is None else v}" for k, v in rf.items())
+        opts = ", ".join(f"{k}={v}" for k, v in {"match": None, **m["options"]}.items())
+        print(f"  {m['name']:<11} {m['title']:<46} hidden = {m['width']}")
+        print(f"      model_params: {opts}; receptive field: {fields}")
+        for line in m["structure"].splitlines():
+            print(f"      | {line}")
+        print(f"      {m['citation']}")
     print("\nTasks (--task):")
     for t in cat["tasks"]:
         solved = f", solved at {t['solved_rule']}" if t["solved_rule"] else ""
-        print(f"  {t['name']:<16} {t['title']}  [{t['kind']}; {t['metric']} ({t['direction']}){solved}]")
+        print(f"  {t['name']:<16} {t['title']}  [{t['family']}; {t['kind']}; {t['metric']} "
+              f"({t['direction']}){solved}]")
+        if t["reference"]:
+            r = t["reference"]
+            print(f"      reference: {r['seconds']:g} s a run, {r['source']}: {r['setting']}")
         for p in t["params"]:
             ch = f" {{{', '.join(map(str, p['choices']))}}}" if p.get("choices") else ""
             print(f"      --{p['name'].replace('_', '-'):<18} {p['type']:<5} = {p['default']!s:<10}{ch} {p['help']}")
@@ -52,4 +71,8 @@ def run(args) -> int:
             print(f"\n{title}:")
             for item in cat[key]:
                 print(f"  {item['name']:<20} {item['description']}" if isinstance(item, dict) else f"  {item}")
+    if cat["plugins"]:
+        print("\nPlugins (modules whose entries are listed above):")
+        for module, where in cat["plugins"].items():
+            print(f"  {module:<20} from {where}")
     return 0

@@ -4,30 +4,27 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..config import OFF, SETTINGS, with_task_defaults
+from ..configfile import check_values, load_file
 from ..errors import UsageError
 
-# RunConfig fields exposed as flags: name -> (type, help)
-FLAGS: dict[str, tuple[Any, str]] = {
-    "arch": (str, "cell: rnn, irnn, lstm, gru, gru-cho, jordan"),
-    "backend": (str, "fused | cell | auto (fused where it exists)"),
-    "layers": (int, "stacked layers"),
-    "hidden": (int, "hidden units per layer and direction"),
-    "dropout": (float, "dropout between stacked layers"),
-    "forget_bias": (float, "lstm forget-gate bias at init"),
-    "epochs": (int, "training epochs"),
-    "steps": (int, "optimizer steps (overrides --epochs)"),
-    "batch_size": (int, "batch size"),
-    "optimizer": (str, "adam | sgd | rmsprop"),
-    "lr": (float, "learning rate"),
-    "momentum": (float, "sgd momentum"),
-    "weight_decay": (float, "L2 weight decay"),
-    "tbptt": (int, "truncated BPTT window (per-step tasks)"),
-    "seed": (int, "seed of data, init and batch order"),
-    "device": (str, "cpu | cuda | auto"),
-    "threads": (int, "torch intra-op threads"),
-    "eval_every": (int, "steps between validation passes"),
-    "checkpoint_every": (int, "steps between checkpoints"),
-}
+# Every RunConfig field but the two mappings is a flag, generated from its declaration
+# (rnnbench/config.py SETTINGS: type, help; the range is checked with the whole config).
+FLAGS: tuple[str, ...] = tuple(n for n, s in SETTINGS.items() if s.kind is not dict)
+
+
+def add_setting_flags(p, names: tuple[str, ...] = FLAGS) -> None:
+    """--NAME for each setting: a bool as --NAME / --no-NAME, an optional one also takes 'off'."""
+    for name in names:
+        s = SETTINGS[name]
+        if s.kind is bool:
+            p.add_argument(s.flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                           help=s.help)
+        else:
+            metavar = "|".join(s.choices) if s.choices else {int: "N", float: "X"}.get(s.kind, "NAME")
+            p.add_argument(s.flag, dest=name, type=s.parse, default=None,
+                           metavar=metavar + ("|off" if s.optional else ""), help=s.help)
+
 
 # model_params exposed as flags (seq2seq tasks; checked by the task's model): name -> (type, help)
 MODEL_FLAGS: dict[str, tuple[Any, str]] = {
@@ -46,12 +43,7 @@ def add_parser(sub) -> None:
                                    "--config < flags. Task parameters: --seq-len etc. or --set key=value.")
     p.add_argument("--config", metavar="FILE", help="YAML/JSON file of run settings (RunConfig keys)")
     p.add_argument("--out", required=True, metavar="DIR", help="out dir (resumed if it holds this run)")
-    p.add_argument("--task", help="task name (see `rnnbench list`)")
-    for name, (typ, help_) in FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
-    p.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional layers")
-    p.add_argument("--residual", action="store_true", default=None, help="residual connections between layers")
-    p.add_argument("--clip", type=_clip, default=None, help="gradient-norm clip threshold, or 'off'")
+    add_setting_flags(p)
     p.add_argument("--data-dir", help="data directory (default: $RNNBENCH_DATA or the user cache)")
     p.add_argument("--quiet", action="store_true", help="no progress output (run.log is still written)")
     g = p.add_argument_group("task parameters (any registered task's; checked against --task)")
@@ -81,22 +73,12 @@ def add_parser(sub) -> None:
 def _task_has_param(task: str | None, name: str) -> bool:
     """Whether the chosen task (default: RunConfig's) declares a parameter `name`; an
     unknown task counts as having it, so that its error is the one reported."""
-    from ..config import RunConfig
     from ..tasks import TASKS
 
-    task = RunConfig.task if task is None else task
+    task = SETTINGS["task"].default if task is None else task
     if task not in TASKS:
         return True
     return any(spec["name"] == name for spec in TASKS.get(task).param_specs())
-
-
-def _clip(v: str):
-    if v.lower() in ("off", "none", "null"):
-        return "off"
-    try:
-        return float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid clip {v!r} (a positive number or 'off')") from None
 
 
 def _pairs(items: list[str], what: str) -> dict[str, Any]:
@@ -111,15 +93,13 @@ def _pairs(items: list[str], what: str) -> dict[str, Any]:
 
 
 def config_from_args(args) -> dict[str, Any]:
-    from ..config import load_file
-
-    d: dict[str, Any] = load_file(args.config) if args.config else {}
-    for key in ("task", *FLAGS, "bidirectional", "residual"):
+    d: dict[str, Any] = load_file(args.config) if args.config is not None else {}
+    if d:   # the file's own values must be valid, even those a flag overrides
+        check_values(d, args.config, getattr(args, "task", None))
+    for key in FLAGS:
         v = getattr(args, key, None)
         if v is not None:
-            d[key] = v
-    if args.clip is not None:
-        d["clip"] = None if args.clip == "off" else args.clip
+            d[key] = None if v is OFF else v
     tp = {k[3:]: v for k, v in vars(args).items() if k.startswith("tp_") and v is not None}
     tp.update(_pairs(args.set, "--set"))
     mp = _pairs(args.model_param, "--model-param")
@@ -134,8 +114,11 @@ def config_from_args(args) -> dict[str, Any]:
 
 
 def run(args) -> int:
-    from ..train import run as train_run, with_task_defaults
+    from ..train import run as train_run
 
+    if args.data_dir is not None:
+        from ..io import check_in_path
+        check_in_path(args.data_dir, "--data-dir")
     cfg = with_task_defaults(config_from_args(args))
     metrics = train_run(cfg, args.out, data_dir=args.data_dir, quiet=args.quiet)
     return 0 if metrics["status"] in ("ok", "diverged") else 1

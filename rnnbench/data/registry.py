@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import unknown
 from ..registry import Registry
 
 
@@ -55,7 +56,6 @@ class Dataset:
         for f in self.files:
             if name_or_path in (f.path, f.name):
                 return f
-        from ..errors import unknown
         raise unknown(f"file of dataset {self.name!r}", name_or_path, [f.name for f in self.files])
 
 

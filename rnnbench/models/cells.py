@@ -6,7 +6,8 @@ Conventions (all cells):
   biases, W_h* / b_h* the recurrent ones; σ is the logistic sigmoid, * the elementwise product.
 * Parameter names, shapes and gate order follow torch.nn (weight_ih_l{k}[_reverse]
   [n_gates*H, in], weight_hh_l{k}[_reverse] [n_gates*H, H], bias_ih / bias_hh [n_gates*H]),
-  so state_dicts move between backends and from plain torch.nn modules.
+  so state_dicts move between backends and from plain torch.nn modules. A cell whose gates read
+  x_t only (`recurrent=False`: mingru, minlstm in `minrnn.py`) has no weight_hh / bias_hh.
 * `step(gx, state, p, tap) -> state` is the textbook step. `gx = W_ih x_t + b_ih` is the
   input projection, computed for every t at once (one matmul per layer and direction)
   before the loop; `p` holds the layer-direction's parameters by their unsuffixed names
@@ -22,6 +23,7 @@ its fast scans and the fused torch.nn backend equal to them (tests/models/).
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -45,6 +47,48 @@ class CellSpec:
     options: dict = field(default_factory=dict)          # option -> default (see `build`)
     init: Callable | None = field(default=None, repr=False, compare=False)  # init(module, **options)
     extra_params: tuple[str, ...] = ()   # per layer-direction beyond torch's four: weight_* [H, H], bias_* [H]
+    recurrent: bool = True               # False: the gates read x_t only, no weight_hh / bias_hh (mingru, minlstm)
+
+    def param_shapes(self, layer_input: int, hidden: int) -> dict[str, tuple[int, ...]]:
+        """One layer-direction's parameters by unsuffixed name: weight_ih [G*H, I_k], weight_hh
+        [G*H, H], bias_ih, bias_hh [G*H] (the last two absent unless `recurrent`), extras."""
+        G, H = self.n_gates * hidden, hidden
+        shapes = {"weight_ih": (G, layer_input), "weight_hh": (G, H), "bias_ih": (G,), "bias_hh": (G,)}
+        if not self.recurrent:
+            del shapes["weight_hh"], shapes["bias_hh"]
+        shapes.update({n: (H, H) if n.startswith("weight") else (H,) for n in self.extra_params})
+        return shapes
+
+    def _layer_inputs(self, input_size: int, hidden: int, layers: int, bidirectional: bool) -> list[int]:
+        """The input width of each layer-direction: input_size, then hidden * directions."""
+        dirs = 2 if bidirectional else 1
+        return [input_size if k == 0 else hidden * dirs for k in range(layers) for _ in range(dirs)]
+
+    def n_params(self, input_size: int, hidden: int, layers: int = 1, bidirectional: bool = False) -> int:
+        """Parameters of a stack of this cell (either backend; shapes as torch.nn): per layer and
+        direction weight_ih [G*H, I_k], weight_hh [G*H, H], bias_ih and bias_hh [G*H] (G =
+        n_gates), plus each extra weight [H, H] and bias [H]; I_k = input_size for the first
+        layer, H * directions above it."""
+        return sum(math.prod(shape) for i in self._layer_inputs(input_size, hidden, layers, bidirectional)
+                   for shape in self.param_shapes(i, hidden).values())
+
+    def flops(self, input_size: int, hidden: int, batch: int = 1, seq_len: int = 1, layers: int = 1,
+              bidirectional: bool = False, backward: bool = False) -> float:
+        """Matmul FLOPs of a pass over a [seq_len, batch, input_size] input (a multiply-add
+        counted as 2), per step-sample, layer and direction:
+
+            2 * G * H * (I_k + H)        the input and recurrent products of the G gate blocks
+            + 2 * H * H                  per extra weight (jordan's output layer W_ho)
+
+        (lstm G = 4, gru / gru-cho 3, rnn / irnn / jordan 1; I_k as in n_params; a cell without
+        recurrent weights, mingru G = 2 / minlstm 3, counts 2 * G * H * I_k). backward:
+        forward + backward, counted as 3x the forward (the backward needs two matmuls per
+        forward matmul). Elementwise gate arithmetic is not counted."""
+        H = hidden
+        extra = sum(2 * H * H for n in self.extra_params if n.startswith("weight"))
+        per_step = sum(2 * self.n_gates * H * (i + H * self.recurrent) + extra
+                       for i in self._layer_inputs(input_size, hidden, layers, bidirectional))
+        return float(per_step * seq_len * batch * (3 if backward else 1))
 
 
 CELLS: Registry[CellSpec] = Registry("cell")
@@ -54,8 +98,13 @@ def cell_names() -> list[str]:
     return CELLS.names()
 
 
-def _cell(name, step, **kw) -> CellSpec:
-    return CELLS.add(name, CellSpec(name=name, step=step, equations=inspect.cleandoc(step.__doc__), **kw))
+def register_cell(name: str, step: Callable, **kw) -> CellSpec:
+    """Add a cell written as its `step` (whose docstring is its equations) to CELLS: the zoo's
+    cells below, and a plugin module's (README: "Bring your own cell or task")."""
+    return CELLS.add(name, CellSpec(name=name, step=step, equations=inspect.cleandoc(step.__doc__ or ""), **kw))
+
+
+_cell = register_cell
 
 
 # ------------------------------------------------------------------------------ steps

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
 import torch
@@ -84,3 +85,32 @@ def generate(model: SequenceModel, prime: torch.Tensor, steps: int, next_input_f
         y, state = model(next_input_fn(outs[-1]).unsqueeze(1), hx=state)
         outs.append(y[:, -1])
     return torch.stack(outs, 1)
+
+
+# ------------------------------------------------------------------------- init options
+def check_recurrent_radius(radius) -> None:
+    """`model_params: {recurrent_radius: r}` must be a positive finite number."""
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius > 0 \
+            or not math.isfinite(radius):
+        raise UsageError(f"model_params recurrent_radius must be a positive number, got {radius!r}")
+
+
+@torch.no_grad()
+def set_recurrent_radius(model, radius) -> None:
+    """Rescale every square block of every W_hh (each gate's) to spectral radius `radius`.
+
+    Used at init by `Task.build_model` for `model_params: {recurrent_radius: r}` (the
+    exploding-gradient demonstration: a tanh RNN with radius > 1). A block with radius 0 is
+    left alone. Works on either backend (the parameters are shared by name).
+    """
+    check_recurrent_radius(radius)
+    for name, p in model.named_parameters():
+        if "weight_hh" not in name.rsplit(".", 1)[-1]:
+            continue
+        H = p.shape[1]
+        for block in p.split(H, 0):
+            if block.shape[0] != H:
+                continue
+            rho = float(torch.linalg.eigvals(block.double().cpu()).abs().max())
+            if rho > 0:
+                block.mul_(radius / rho)

@@ -38,13 +38,15 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from ..errors import UsageError, unknown
 from . import native
 from .cells import CELLS, CellSpec
+from .zoo import ARCHS
 
 BACKENDS = ("fused", "cell")
 DIRECTIONS = ("forward", "backward")
 
 
 def backends_for(arch: str) -> tuple[str, ...]:
-    return BACKENDS if CELLS.get(arch).fused else ("cell",)
+    """A cell's backends; a sequence model of `zoo.MODELS` (tcn, ...) has one, "cell" (plain PyTorch)."""
+    return BACKENDS if getattr(ARCHS.get(arch), "fused", None) else ("cell",)
 
 
 def build(arch: str, input_size: int, hidden_size: int, *, backend: str = "fused",
@@ -468,13 +470,10 @@ class CellRecurrent(_Stack, nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, layers
         self.bidirectional, self.batch_first = bidirectional, batch_first
         self.dropout, self.residual = dropout, residual
-        G, H, D = spec.n_gates * hidden_size, hidden_size, 2 if bidirectional else 1
+        H, D = hidden_size, 2 if bidirectional else 1
         for k in range(layers):
             for d in range(D):
-                shapes = {"weight_ih": (G, input_size if k == 0 else H * D), "weight_hh": (G, H),
-                          "bias_ih": (G,), "bias_hh": (G,)}
-                shapes.update({n: (H, H) if n.startswith("weight") else (H,) for n in spec.extra_params})
-                for name, shape in shapes.items():
+                for name, shape in spec.param_shapes(input_size if k == 0 else H * D, H).items():
                     self.register_parameter(name + self._suffix(k, d), nn.Parameter(torch.empty(shape)))
         self.reset_parameters()
         if spec.name in native.ARCHS:
@@ -491,8 +490,7 @@ class CellRecurrent(_Stack, nn.Module):
         return f"_l{k}" + ("_reverse" if d else "")
 
     def _params(self, k: int, d: int) -> dict[str, torch.Tensor]:
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", *self.spec.extra_params)
-        return {n: getattr(self, n + self._suffix(k, d)) for n in names}
+        return {n: getattr(self, n + self._suffix(k, d)) for n in self.spec.param_shapes(1, 1)}
 
     def extra_repr(self) -> str:
         return (f"{self.arch}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "

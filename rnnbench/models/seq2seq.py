@@ -45,6 +45,7 @@ from torch import nn
 
 from ..errors import UsageError, choices
 from ..registry import Registry
+from .recurrent import build
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<s>", "</s>")
@@ -231,8 +232,6 @@ class Seq2Seq(nn.Module):
                  backend: str = "fused", bidirectional: bool = False, layers: int = 1,
                  dropout: float = 0.0, residual: bool = False, forget_bias: float = 1.0):
         super().__init__()
-        from . import build   # the zoo (rnnbench.models); imported late: it may import us
-
         self.variant = VARIANTS.get(variant)
         self.arch, self.hidden, self.layers = arch, hidden, layers
         self.dirs = 2 if bidirectional else 1

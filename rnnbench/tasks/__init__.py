@@ -6,19 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import Registry
-from .base import Split, Task  # noqa: F401
-
-TASKS: Registry[type[Task]] = Registry("task")
-
-
-def register(name: str):
-    """Class decorator: `@register("adding")` names the task and adds it to TASKS."""
-    def deco(cls):
-        cls.name = name
-        return TASKS.add(name, cls)
-    return deco
-
+from .base import TASKS, Split, Task, register  # noqa: F401
 
 # Import task modules so they register themselves (order = `rnnbench list` order).
 from . import longdep, sine, lab, text, seq2seq  # noqa: E402,F401

@@ -28,8 +28,14 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError, choices
+from ..registry import Registry
+from ..models import zoo
+from ..models.heads import SequenceModel, check_recurrent_radius, set_recurrent_radius
+from ..models.zoo import MODELS
 
 SPLITS = ("train", "val", "test")
+# Task.family's values (documented there); the run record carries them, the report groups by them.
+FAMILIES = ("long-dependency", "course-lab", "seq2seq", "synthetic")
 
 
 @dataclass
@@ -68,6 +74,21 @@ class Task:
     direction: ClassVar[str] = "min"         # min | max: which way is better
     solved_threshold: ClassVar[float | None] = None
     datasets: ClassVar[tuple[str, ...]] = ()  # names in rnnbench.data's registry it reads
+    # Where the report places the task (one of FAMILIES):
+    #   "long-dependency"  a problem built to need a long memory: adding, copy, temporal_order,
+    #                      seqdigits (pixel by pixel)
+    #   "course-lab"       the course lab's tasks, at the lab's settings: airquality,
+    #                      electricdevices, sentiment, textgen, addition (learning to add)
+    #   "seq2seq"          an encoder-decoder task that is not the lab's: reverse
+    #   "synthetic"        any other task on generated data: sine (and the default)
+    family: ClassVar[str] = "synthetic"
+    # The Params field that sets the sequence length (the record's seq_len; the long-dependency
+    # tables' x axis); None when no single parameter does (fixed or data-given lengths).
+    length_param: ClassVar[str | None] = None
+    # A time a source quotes for one run of this task, and under what setting (the course
+    # lab's for its tasks; the report sets measured times beside it):
+    # {"seconds": float, "source": str, "setting": str}, or None.
+    reference: ClassVar[dict[str, Any] | None] = None
     # Training defaults of this task (the lab's settings for lab tasks); RunConfig keys.
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -100,14 +121,27 @@ class Task:
 
     vocab_size: ClassVar[int | None] = None   # set for token-id inputs (embedding / one-hot)
 
+    # The model_params a task's model takes, beyond the run's settings: a recurrent model's
+    # init option (the seq2seq tasks take the encoder-decoder's, models/seq2seq.py Options).
+    @classmethod
+    def check_model_params(cls, model_params: dict[str, Any]) -> None:
+        """Refuse a model_params key this task's model does not take, naming the valid ones."""
+        valid = ("recurrent_radius",)
+        bad = [k for k in model_params if k not in valid]
+        if bad:
+            raise UsageError(f"unknown model_params key {bad[0]!r} for task {cls.name!r} "
+                             f"(valid: {choices(valid)})")
+        if "recurrent_radius" in model_params:
+            check_recurrent_radius(model_params["recurrent_radius"])
+
     def build_model(self, cfg) -> torch.nn.Module:
-        from ..models.heads import SequenceModel
+        if cfg.arch in MODELS:          # a sequence model that is not a cell (models/zoo.py)
+            return zoo.for_task(self, cfg)
         model = SequenceModel(
             cfg.arch, self.input_size, cfg.hidden, self.output_size,
             head="last" if self.kind == "many_to_one" else "every",
             vocab_size=self.vocab_size, **self.model_kwargs(cfg))
         if cfg.model_params.get("recurrent_radius") is not None:   # W_hh rescaled at init
-            from ..gradients import set_recurrent_radius
             set_recurrent_radius(model, cfg.model_params["recurrent_radius"])
         return model
 
@@ -185,9 +219,28 @@ class Task:
         return {"name": cls.name, "title": cls.title, "kind": cls.kind, "metric": cls.metric,
                 "direction": cls.direction, "solved_threshold": cls.solved_threshold,
                 "solved_rule": cls.solved_rule(),
+                "family": cls.family, "length_param": cls.length_param,
+                "reference": dict(cls.reference) if cls.reference else None,
                 "citation": cls.citation, "datasets": list(cls.datasets),
                 "params": cls.param_specs(), "defaults": dict(cls.defaults),
                 "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""}
+
+    @classmethod
+    def check_facts(cls) -> None:
+        """Raise UsageError unless family, length_param and reference are well formed
+        (`tasks.register` calls it, so a task with a wrong fact never registers)."""
+        where = f"task {cls.name or cls.__name__!r}"
+        if cls.family not in FAMILIES:
+            raise UsageError(f"{where}: unknown family {cls.family!r} (valid: {choices(FAMILIES)})")
+        ints = [f.name for f in dataclasses.fields(cls.Params) if _type_name(f.type) == "int"]
+        if cls.length_param is not None and cls.length_param not in ints:
+            raise UsageError(f"{where}: length_param {cls.length_param!r} is not an int field of its "
+                             f"Params (valid: {choices(ints) or 'none'})")
+        ref = cls.reference
+        if ref is not None and not (isinstance(ref, dict) and set(ref) == {"seconds", "source", "setting"}
+                                    and isinstance(ref["seconds"], (int, float)) and ref["seconds"] > 0):
+            raise UsageError(f"{where}: reference must be {{'seconds': > 0, 'source': ..., 'setting': ...}}, "
+                             f"got {ref!r}")
 
     @classmethod
     def parse_params(cls, given: dict[str, Any]) -> "Task.Params":
@@ -233,8 +286,12 @@ def _coerce(task: str, key: str, value, spec) -> Any:
             value = float(value)
         elif t == "str":
             value = str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UsageError(f"{where} must be of type {t}, got {value!r}") from None
+    if t == "float" and not math.isfinite(value):
+        raise UsageError(f"{where} must be a finite number, got {value!r}")
+    if t == "int" and abs(value) > 2**63 - 1:
+        raise UsageError(f"{where} must be an integer within 64 bits, got {value!r}")
     if spec.get("choices") and value not in spec["choices"]:
         raise UsageError(f"{where}: unknown value {value!r} (valid: {choices(spec['choices'])})")
     return value
@@ -245,3 +302,17 @@ def positive(task: str, **values) -> None:
     for k, v in values.items():
         if v <= 0:
             raise UsageError(f"task {task!r} parameter {k!r} must be positive, got {v!r}")
+
+
+# ---------------------------------------------------------------------------- registry
+TASKS: Registry[type[Task]] = Registry("task")
+
+
+def register(name: str):
+    """Class decorator: `@register("adding")` names the task, checks its registry facts
+    (family, length_param, reference) and adds it to TASKS."""
+    def deco(cls):
+        cls.name = name
+        cls.check_facts()
+        return TASKS.add(name, cls)
+    return deco

@@ -48,8 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import register
-from .base import Split, Task, param, positive, rng
+from .base import Split, Task, param, positive, register, rng
 from .metrics import classification, majority_accuracy
 from ..errors import UsageError
 
@@ -61,6 +60,8 @@ class Adding(Task):
     """Adding problem: sum the two marked values of a long sequence."""
     title = "Adding problem"
     citation = "Hochreiter & Schmidhuber 1997; Le, Jaitly & Hinton 2015; Arjovsky et al. 2016"
+    family = "long-dependency"
+    length_param = "seq_len"
     kind = "many_to_one"
     metric = "mse"
     direction = "min"
@@ -123,6 +124,8 @@ class Copy(Task):
     """Copy memory: reproduce L symbols seen T steps earlier, after a delimiter."""
     title = "Copy memory"
     citation = "Hochreiter & Schmidhuber 1997; Arjovsky, Shah & Bengio 2016 (ICML)"
+    family = "long-dependency"
+    length_param = "seq_len"             # T, the delay (sequences are T + 2 copy_len long)
     kind = "many_to_many"
     metric = "ce"
     direction = "min"
@@ -220,6 +223,7 @@ class TemporalOrder(Task):
     """Temporal order: classify by the order of 2 (or 3) widely separated X / Y symbols."""
     title = "Temporal order"
     citation = "Hochreiter & Schmidhuber 1997, Long short-term memory, experiments 6a / 6b"
+    family = "long-dependency"             # lengths fixed by the task (100..110): no length_param
     kind = "many_to_one"
     metric = "accuracy"
     direction = "max"
@@ -302,6 +306,7 @@ class SeqDigits(Task):
     """Pixel-by-pixel digits: one pixel per step, classify from the final state (P-MNIST option)."""
     title = "Sequential (pixel-by-pixel) digits"
     citation = "Le, Jaitly & Hinton 2015 (sequential and permuted MNIST); scikit-learn digits (UCI)"
+    family = "long-dependency"             # the length is the source's pixel count: no length_param
     kind = "many_to_one"
     metric = "accuracy"
     direction = "max"

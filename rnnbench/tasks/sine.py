@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import register
-from .base import Split, Task, param, positive, rng
+from .base import Split, Task, param, positive, register, rng
+from ..errors import UsageError
 from ..io import atomic_write_text
+from ..models.heads import generate
 
 
 @register("sine")
@@ -27,6 +28,8 @@ class Sine(Task):
     """Sine waves: predict the next value of a noisy sine from its past."""
     title = "Sine wave prediction"
     citation = "lecture 000 (RNN basics); cf. Elman 1990"
+    family = "synthetic"
+    length_param = "seq_len"
     kind = "many_to_many"
     metric = "mse"
     direction = "min"
@@ -50,7 +53,6 @@ class Sine(Task):
         positive(self.name, seq_len=p.seq_len, dt=p.dt, n_train=p.n_train, n_val=p.n_val,
                  n_test=p.n_test, f_min=p.f_min, generate_steps=p.generate_steps, n_generate=p.n_generate)
         if p.f_max < p.f_min or p.noise < 0:
-            from ..errors import UsageError
             raise UsageError(f"task 'sine' needs 0 < f_min <= f_max and noise >= 0, "
                              f"got f_min={p.f_min}, f_max={p.f_max}, noise={p.noise}")
 
@@ -85,8 +87,6 @@ class Sine(Task):
 
     @torch.no_grad()
     def artifacts(self, model, out_dir: Path, device="cpu"):
-        from ..models.heads import generate
-
         p = self.params
         waves = self._waves(p.n_generate, p.seq_len + p.generate_steps, rng(self.seed, "test", salt=1))
         prime = torch.from_numpy(waves[:, :p.seq_len]).unsqueeze(-1).to(device)

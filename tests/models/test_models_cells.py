@@ -88,9 +88,9 @@ def test_forget_bias_goes_to_the_forget_slice_of_bias_ih(backend):
 
 
 def test_registry_describes_every_cell():
-    assert cell_names() == ["rnn", "irnn", "lstm", "gru", "gru-cho", "jordan"]
+    assert cell_names() == ["rnn", "irnn", "lstm", "gru", "gru-cho", "jordan", "mingru", "minlstm"]
     for name, spec in CELLS.items():
         assert spec.name == name and spec.equations and spec.citation and spec.title
-        assert spec.states[0] == "h" and spec.n_gates in (1, 3, 4)
+        assert spec.states[0] == "h" and spec.n_gates in ((1, 3, 4) if spec.recurrent else (2, 3))
     assert CELLS.get("lstm").states == ("h", "c") and CELLS.get("lstm").options == {"forget_bias": 1.0}
     assert CELLS.get("jordan").fused is None and CELLS.get("gru").fused == "GRU"

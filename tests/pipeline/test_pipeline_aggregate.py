@@ -11,13 +11,18 @@ import pytest
 
 from rnnbench import aggregate as A
 from rnnbench import provenance
+from rnnbench.record import COLUMNS, csv_cell, flatten
 
+# a metrics.json of record version 1 (before the registry facts), as the runner wrote it
 METRICS = {
     "task": "adding", "arch": "lstm", "backend": "fused", "bidirectional": False, "layers": 1,
     "hidden": 8, "seed": 0, "params": {"task_params": {"seq_len": 10}, "model_params": {},
                                        "train": {"lr": 0.001, "clip": None}},
     "metric": "mse", "direction": "min", "value": 0.05, "metrics": {"mse": 0.05}, "baseline": 0.17,
-    "solved": False, "status": "ok", "steps": 30, "slurm_job_id": None,
+    "solved": False, "best_val": 0.06, "epochs": 3.0, "steps": 30, "train_seconds": 1.5,
+    "seconds_per_epoch": 0.5, "status": "ok", "diverged_step": None, "n_params": 352, "device": "cpu",
+    "threads": 1, "native_kernel": None, "hostname": "h", "slurm_job_id": None, "torch_version": "2",
+    "rnnbench_version": "0", "git_sha": None, "config_hash": "abc",
 }
 
 
@@ -47,10 +52,10 @@ def read(path):
 
 
 def test_flatten_joins_nested_keys_with_dots():
-    flat = A.flatten(METRICS)
+    flat = flatten(METRICS)
     assert flat["params.task_params.seq_len"] == 10 and flat["params.train.clip"] is None
     assert flat["metrics.mse"] == 0.05 and "params.model_params" not in flat
-    assert A.flatten({"a": [1, 2]}) == {"a": "[1, 2]"}
+    assert flatten({"a": [1, 2]}) == {"a": "[1, 2]"}
 
 
 def test_every_metrics_json_is_one_row(tmp_path):
@@ -61,7 +66,9 @@ def test_every_metrics_json_is_one_row(tmp_path):
     df = A.aggregate_runs(tmp_path / "runs", out)
     rows = read(out)
     assert len(rows) == len(df) == 2
-    assert list(rows[0])[:4] == ["cell_id", "task", "arch", "backend"]
+    assert list(rows[0])[:len(COLUMNS)] == list(COLUMNS)
+    assert list(rows[0])[len(COLUMNS):] == sorted(list(rows[0])[len(COLUMNS):])
+    assert {r["task_family"] for r in rows} == {"long-dependency"}     # version 1 upgraded
     assert {r["run_dir"] for r in rows} == {"runs/adding/lstm/a", "runs/adding/gru/b"}
     by = {r["arch"]: r for r in rows}
     assert by["gru"]["status"] == "diverged" and by["gru"]["value"] == ""
@@ -84,6 +91,11 @@ def test_expected_cells_missing_and_failed(tmp_path):
     b = df.set_index("cell_id").loc["b"]
     assert b["arch"] == "gru" and b["seed"] == 1 and b["hidden"] == 8
     assert b["params.task_params.seq_len"] == 20 and b["params.train.lr"] == 0.01
+    # the record the run would write, without results: resolved config, registry facts
+    assert b["backend"] == "fused" and b["params.train.batch_size"] == 50      # adding's default
+    assert b["task_family"] == "long-dependency" and b["task_kind"] == "many_to_one" and b["seq_len"] == 20
+    assert b["metric"] == "mse" and b["solved_rule"] == "mse <= 0.01" and b["cell_title"]
+    assert df["baseline"].isna().tolist() == [False, True, True] and df["solved"].isna().tolist()[1:] == [True, True]
     assert "1 runs under" in A.summary(df, tmp_path / "runs", True)
 
 
@@ -135,4 +147,4 @@ def test_provenance_command_writes_the_environment(tmp_path):
 
 @pytest.mark.parametrize("value, text", [(None, ""), (float("nan"), ""), (0.1, "0.1"), (True, True)])
 def test_csv_cells(value, text):
-    assert A._cell(value) == text
+    assert csv_cell(value) == text
