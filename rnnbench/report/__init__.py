@@ -1,12 +1,12 @@
 """The HTML report: `build(results_dir, out_dir)` -> index.html + one CSV per table.
 
-    inputs.py   read runs.csv (required), curves, gradients, asv / throughput, provenance
-    stats.py    the one interval helper (Welch or seeded bootstrap) every comparison uses
-    tables.py   pandas group-bys of the tidy runs table, "like with like" conditions
+    inputs.py   runs.csv as run records (rnnbench.record.read_runs), curves, gradients, asv, provenance
+    stats.py    the one interval helper (scipy.stats: Welch or seeded bootstrap) every comparison uses
+    tables.py   pandas group-bys of the records by their fields, "like with like" conditions
     claims.py   the claim registry: each qualitative claim a check -> holds / fails / not enough data
     figures.py  matplotlib / seaborn figures -> byte-stable inline SVG
     html.py     sections of blocks -> templates/index.html.j2 (figures drawn in worker processes)
-    synthetic.py  synthetic results directories for the tests and scripts/bench_report.py
+The tests' synthetic results directories: tests/report/synthetic.py.
 """
 from __future__ import annotations
 

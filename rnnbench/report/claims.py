@@ -10,7 +10,9 @@ Rules every check follows:
   same task, task params, training budget, model params, layers, hidden, direction);
 - intervals come from stats.interval, the helper section 2 uses;
 - a claim never passes on missing data: no comparable runs -> NOT_ENOUGH, and an
-  interval that includes zero decides nothing.
+  interval that includes zero decides nothing;
+- runs are chosen by the record's fields (task_kind, seq_len, ...) and by registry names
+  (the task "adding", the cell "lstm"), never by a pattern on a name.
 """
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ import pandas as pd
 
 from ..registry import Registry
 from . import stats, tables
-from .inputs import seq_len_column
 
 HOLDS, FAILS, NOT_ENOUGH = "holds", "fails", "not enough data"
 STATUSES = (HOLDS, FAILS, NOT_ENOUGH)
@@ -84,29 +85,16 @@ def _ok_values(g: pd.DataFrame) -> pd.Series:
     return g.loc[g["status"] == "ok", "value"].dropna()
 
 
-def _solved_frac(g: pd.DataFrame) -> float:
-    """Fraction of finished runs (ok or diverged) marked solved; nan when the task has no threshold."""
-    done = g[g["status"].isin(["ok", "diverged"])]
-    s = done["solved"]
-    if not len(done) or not s.notna().any():
-        return math.nan
-    return float(s.map(lambda v: v is True or v == 1).mean())
+def _missing(runs: pd.DataFrame, *cells: str) -> str:
+    """'no runs of X' for the cells (registry names) that did not run; '' when all did."""
+    missing = [c for c in cells if not (runs["arch"] == c).any()]
+    return "no runs of " + " or ".join(missing) if missing else ""
 
 
-def _archs(runs: pd.DataFrame, *canonical: str) -> dict[str, str] | str:
-    """canonical -> name in the runs, or a 'no runs of X' message."""
-    found = {c: tables.resolve_arch(runs, c) for c in canonical}
-    missing = [c for c, n in found.items() if n is None]
-    if missing:
-        return "no runs of " + " or ".join(missing)
-    return found
-
-
-def _tally(outcomes: list[int]) -> tuple[int, int, int]:
-    return sum(o > 0 for o in outcomes), sum(o < 0 for o in outcomes), sum(o == 0 for o in outcomes)
-
-
-def _decide(better: int, worse: int, undecided: int, what: str) -> tuple[str, str]:
+def _decide(outcomes: list[int], what: str) -> tuple[str, str]:
+    """The verdict of comparisons that came out +1 (better), -1 (worse) or 0 (undecided)."""
+    better, worse, undecided = (sum(o > 0 for o in outcomes), sum(o < 0 for o in outcomes),
+                                sum(o == 0 for o in outcomes))
     if better == worse == undecided == 0:
         return NOT_ENOUGH, f"no comparable runs for {what}"
     if better and not worse:
@@ -117,11 +105,10 @@ def _decide(better: int, worse: int, undecided: int, what: str) -> tuple[str, st
 
 
 def _longest(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows at the longest sequence length of their task (all rows when lengths are unknown)."""
-    col = seq_len_column(df)
-    if col is None or not df[col].notna().any():
+    """Rows at the longest sequence length (the record's seq_len) of their task (all rows when unknown)."""
+    T = df["seq_len"].astype(float)
+    if not T.notna().any():
         return df
-    T = pd.to_numeric(df[col], errors="coerce")
     return df[T == T.groupby(df["task"]).transform("max")]
 
 
@@ -130,19 +117,19 @@ def _longest(df: pd.DataFrame) -> pd.DataFrame:
        "LSTM and GRU solve the adding problem at a length where the tanh RNN stays at the baseline",
        "Hochreiter & Schmidhuber 1997; Le et al. 2015; lecture notes")
 def adding_gated_vs_tanh(runs, grads, method="welch") -> Verdict:
-    names = _archs(runs, "lstm", "gru", "tanh")
-    if isinstance(names, str):
-        return Verdict(NOT_ENOUGH, names + " on the adding problem")
-    sub = runs[runs["task"].str.fullmatch(r"adding.*") & runs["arch"].isin(names.values())]
+    names = ("lstm", "gru", "rnn")
+    if _missing(runs, *names):
+        return Verdict(NOT_ENOUGH, _missing(runs, *names) + " on the adding problem")
+    sub = runs[(runs["task"] == "adding") & runs["arch"].isin(names)]
     lt = tables.longdep_table(sub)
     if not len(lt):
         return Verdict(NOT_ENOUGH, "no adding runs with a sequence length")
     rows, best = [], None
     for (cond, T), g in lt.groupby(["condition", "seq_len"], sort=True):
         by = {r.arch: r for r in g.itertuples()}
-        if not all(n in by and (by[n].n + by[n].diverged) > 0 for n in names.values()):
+        if not all(n in by and (by[n].n + by[n].diverged) > 0 for n in names):
             continue
-        L, G, R = by[names["lstm"]], by[names["gru"]], by[names["tanh"]]
+        L, G, R = by["lstm"], by["gru"], by["rnn"]
         if any(math.isnan(x.solved_frac) for x in (L, G, R)):
             continue
         base = R.baseline
@@ -158,7 +145,7 @@ def adding_gated_vs_tanh(runs, grads, method="welch") -> Verdict:
             best = row
     if not rows:
         return Verdict(NOT_ENOUGH, "no adding condition with finished runs of all of "
-                       f"{', '.join(names.values())} and a solved threshold")
+                       f"{', '.join(names)} and a solved threshold")
     if best:
         return Verdict(HOLDS, f"at T={_g(best['seq_len'])}: LSTM {_g(best['lstm'])} (solved "
                        f"{best['lstm_solved']:.0%}), GRU {_g(best['gru'])} ({best['gru_solved']:.0%}), tanh RNN "
@@ -172,25 +159,21 @@ def adding_gated_vs_tanh(runs, grads, method="welch") -> Verdict:
 @claim("irnn_competitive_adding", "IRNN is competitive with LSTM on the adding problem",
        "Le, Jaitly & Hinton 2015")
 def irnn_competitive_adding(runs, grads, method="welch") -> Verdict:
-    names = _archs(runs, "irnn", "lstm")
-    if isinstance(names, str):
-        return Verdict(NOT_ENOUGH, names + " on the adding problem")
-    sub = runs[runs["task"].str.fullmatch(r"adding.*") & runs["arch"].isin(names.values())]
-    sub = tables.with_condition(sub)
+    if _missing(runs, "irnn", "lstm"):
+        return Verdict(NOT_ENOUGH, _missing(runs, "irnn", "lstm") + " on the adding problem")
+    sub = tables.with_condition(runs[(runs["task"] == "adding") & runs["arch"].isin(["irnn", "lstm"])])
     rows = []
     for (task, cond), g in sub.groupby(["task", "cond"], sort=True):
-        gi, gl = g[g["arch"] == names["irnn"]], g[g["arch"] == names["lstm"]]
+        gi, gl = g[g["arch"] == "irnn"], g[g["arch"] == "lstm"]
         if not len(gi) or not len(gl):
             continue
         iv = stats.interval(_ok_values(gi), _ok_values(gl), method)
         b = stats.better(iv, g["direction"].iloc[0])
-        si, sl = _solved_frac(gi), _solved_frac(gl)
-        both = si >= 0.5 and sl >= 0.5
-        decided = both or iv.defined
+        si, sl = tables.group_stats(gi)["solved_frac"], tables.group_stats(gl)["solved_frac"]
+        both = si >= 0.5 and sl >= 0.5     # decided when both solve it, or by the interval
         rows.append({"condition": g["condition"].iloc[0], "irnn": _ok_values(gi).mean(),
-                     "lstm": _ok_values(gl).mean(), "irnn_minus_lstm": iv.diff, "ci": iv.text(),
-                     "irnn_solved": si, "lstm_solved": sl,
-                     "competitive": (both or b >= 0) if decided else None})
+                     "lstm": _ok_values(gl).mean(), "irnn_minus_lstm": iv.diff, "ci": iv.text(), "irnn_solved": si,
+                     "lstm_solved": sl, "competitive": (both or b >= 0) if both or iv.defined else None})
     decided = [r for r in rows if r["competitive"] is not None]
     if not decided:
         return Verdict(NOT_ENOUGH, "no adding condition with >= 2 finished seeds of both IRNN and LSTM"
@@ -207,15 +190,16 @@ def irnn_competitive_adding(runs, grads, method="welch") -> Verdict:
 @claim("gru_smaller_faster", "GRU has fewer parameters and is faster per step than LSTM",
        "lecture notes; Chung et al. 2014")
 def gru_smaller_faster(runs, grads, method="welch") -> Verdict:
-    names = _archs(runs, "gru", "lstm")
-    if isinstance(names, str):
-        return Verdict(NOT_ENOUGH, names)
-    sub = tables.with_condition(runs[runs["arch"].isin(names.values())])
+    if _missing(runs, "gru", "lstm"):
+        return Verdict(NOT_ENOUGH, _missing(runs, "gru", "lstm"))
+    sub = tables.with_condition(runs[runs["arch"].isin(["gru", "lstm"])])
+    # the time of one optimizer step, the fair unit for "faster per step"
+    sub["seconds_per_step"] = sub["train_seconds"] / sub["steps"].where(sub["steps"] > 0)
     sub = sub.assign(_where=sub["device"].map(tables._fmt) + "/" + sub["threads"].map(tables._fmt) + "/"
                      + sub["backend"].map(tables._fmt))
     rows, outcomes, bigger = [], [], 0
     for (task, cond, where), g in sub.groupby(["task", "cond", "_where"], sort=True):
-        gg, gl = g[g["arch"] == names["gru"]], g[g["arch"] == names["lstm"]]
+        gg, gl = g[g["arch"] == "gru"], g[g["arch"] == "lstm"]
         if not len(gg) or not len(gl):
             continue
         pg, pl = gg["n_params"].median(), gl["n_params"].median()
@@ -238,7 +222,7 @@ def gru_smaller_faster(runs, grads, method="welch") -> Verdict:
     known = [r for r in rows if math.isfinite(r["params_gru"]) and math.isfinite(r["params_lstm"])]
     if not known:
         return Verdict(NOT_ENOUGH, "no parameter counts recorded (n_params)", rows)
-    status, text = _decide(*_tally(outcomes), "GRU's time per step")
+    status, text = _decide(outcomes, "GRU's time per step")
     ratio = _median([r["sec_per_step_gru"] / r["sec_per_step_lstm"] for r in rows if r["sec_per_step_lstm"]])
     prm = _median([r["params_gru"] / r["params_lstm"] for r in known])
     return Verdict(status, f"parameters GRU/LSTM {_g(prm)} (fewer in all {len(known)}); {text}; "
@@ -255,15 +239,13 @@ def _median(xs) -> float:
 def tanh_gradient_decay(runs, grads, method="welch", min_r2: float = 0.9) -> Verdict:
     if grads is None or not len(grads):
         return Verdict(NOT_ENOUGH, "no gradient-flow diagnostics (gradients/**/gradients.csv)")
-    name = tables.resolve_arch(grads, "tanh")
-    if name is None:
+    g = grads[grads["arch"] == "rnn"]
+    if not len(g):
         return Verdict(NOT_ENOUGH, "no gradient diagnostics of the tanh RNN")
-    g = grads[grads["arch"] == name]
     if (g["phase"] == "init").any():
         g = g[g["phase"] == "init"]
-    rows = []
+    rows, fits = [], []
     keys = [k for k in ("task", "phase", "source", "seed", "layer", "direction", "state") if k in g.columns]
-    fits = []
     for key, c in g.groupby(keys, sort=True, dropna=False):
         slope, r2, n = stats.loglinear_fit(c["lag"], c["norm"])
         if n >= 3 and math.isfinite(slope):
@@ -313,16 +295,13 @@ def clipping_prevents_divergence(runs, grads, method="welch") -> Verdict:
     return Verdict(FAILS if bad else HOLDS, text, rows)
 
 
-def _is_whole_sequence_classification(task: str, runs: pd.DataFrame) -> bool:
-    metric = str(runs.loc[runs["task"] == task, "metric"].iloc[0]).lower()
-    return tables.task_kind(task, runs) == "many_to_one" and metric in tables.CLASSIFICATION_METRICS
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "f1", "error_rate", "top1")
 
 
 @claim("bidirectional_helps_classification", "A bidirectional RNN helps on whole-sequence classification",
        "Schuster & Paliwal 1997; Graves & Schmidhuber 2005; lecture notes")
 def bidirectional_helps_classification(runs, grads, method="welch") -> Verdict:
-    tasks = [t for t in sorted(runs["task"].unique()) if _is_whole_sequence_classification(t, runs)]
-    sub = runs[runs["task"].isin(tasks)]
+    sub = runs[(runs["task_kind"] == "many_to_one") & runs["metric"].isin(CLASSIFICATION_METRICS)]
     if not len(sub) or sub["bidirectional"].nunique() < 2:
         return Verdict(NOT_ENOUGH, "no whole-sequence classification task run both uni- and bidirectional")
     sub = tables.with_condition(sub, drop=["bidirectional"])
@@ -340,43 +319,29 @@ def bidirectional_helps_classification(runs, grads, method="welch") -> Verdict:
                      "bi_minus_uni": iv.text(), "params_bi": bi["n_params"].median(),
                      "params_uni": uni["n_params"].median(),
                      "outcome": {1: "bi better", -1: "bi worse", 0: "undecided"}[b] if iv.defined else "n/a"})
-    status, text = _decide(*_tally(outcomes), "bidirectional vs unidirectional")
-    return Verdict(status, text, rows)
+    return Verdict(*_decide(outcomes, "bidirectional vs unidirectional"), rows)
+
+
+VARIANT, SCORE = tables.MODEL_PARAMS + "variant", tables.MODEL_PARAMS + "attention"
 
 
 def _attention_flag(df: pd.DataFrame) -> pd.Series:
-    """True: attention; False: plain encoder-decoder; NA: another variant (e.g. peeking).
-
-    From model_params.variant (plain | peeking | attention); only where no variant is
-    given, a boolean model_params.attention (in rnnbench it names the score function)."""
-    cols = {c.rsplit(".", 1)[-1]: c for c in tables.seq2seq_columns(df)}
-    flag = pd.Series(pd.NA, index=df.index, dtype=object)
-    variant = df[cols["variant"]] if "variant" in cols else pd.Series(None, index=df.index, dtype=object)
-    v = variant.map(lambda x: str(x).lower() if pd.notna(x) else None)
-    flag[v.map(lambda x: x is not None and "attention" in x)] = True
-    flag[v.isin(["plain", "basic", "vanilla", "encoder-decoder"])] = False
-    if "attention" in cols:
-        truthy = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
-        a = df[cols["attention"]].map(lambda x: truthy.get(str(x).lower()) if pd.notna(x) else None)
-        for i in df.index[v.isna()]:
-            if a[i] is not None:
-                flag[i] = a[i]
-    return flag
+    """True: attention; False: plain encoder-decoder; NA: another variant (peeking) or none given."""
+    v = df[VARIANT] if VARIANT in df.columns else pd.Series(None, index=df.index, dtype=object)
+    return v.map({"attention": True, "plain": False}).astype(object).where(v.isin(["attention", "plain"]), pd.NA)
 
 
 @claim("attention_beats_plain_long_reversal",
        "Attention beats the plain encoder-decoder on long sequence reversal",
        "Bahdanau et al. 2015; lecture notes")
 def attention_beats_plain_long_reversal(runs, grads, method="welch") -> Verdict:
-    sub = runs[runs["task"].str.contains("revers", case=False)]
+    sub = runs[runs["task"] == "reverse"]
     sub = sub.loc[:, sub.notna().any()] if len(sub) else sub   # other tasks' params are not conditions
     if not len(sub) or not tables.seq2seq_columns(sub):
         return Verdict(NOT_ENOUGH, "no reversal runs with seq2seq variants")
     sub = sub.assign(_att=_attention_flag(sub))
     sub = sub[sub["_att"].notna()]
-    drop = [c for c in tables.seq2seq_columns(sub) if c.rsplit(".", 1)[-1] in ("variant", "attention", "peek",
-                                                                                  "peeking")]
-    sub = tables.with_condition(sub, drop=drop)
+    sub = tables.with_condition(sub, drop=[VARIANT, SCORE])
     pairs = sub.groupby(["task", "arch", "cond"]).filter(lambda g: g["_att"].nunique() == 2)
     if not len(pairs):
         return Verdict(NOT_ENOUGH, "no reversal condition with both attention and plain runs")
@@ -387,48 +352,34 @@ def attention_beats_plain_long_reversal(runs, grads, method="welch") -> Verdict:
         b = stats.better(iv, g["direction"].iloc[0])
         if iv.defined:
             outcomes.append(b)
-        col = seq_len_column(g)
         rows.append({"task": task, "arch": arch, "condition": g["condition"].iloc[0],
-                     "seq_len": g[col].iloc[0] if col else None, "attention": _ok_values(att).mean(),
+                     "seq_len": g["seq_len"].iloc[0], "attention": _ok_values(att).mean(),
                      "plain": _ok_values(plain).mean(), "attention_minus_plain": iv.text(),
                      "outcome": {1: "attention better", -1: "attention worse", 0: "undecided"}[b]
                      if iv.defined else "n/a"})
-    status, text = _decide(*_tally(outcomes), "attention vs plain at the longest length")
-    return Verdict(status, text, rows)
+    return Verdict(*_decide(outcomes, "attention vs plain at the longest length"), rows)
 
 
 @claim("lab_learning_to_add_99",
        "A one-layer LSTM learns 3-digit addition to 99 % test accuracy in 100 epochs",
        "the course lab's note on learning to add")
 def lab_learning_to_add_99(runs, grads, method="welch", epochs: int = 100) -> Verdict:
-    tasks = [t for t in sorted(runs["task"].unique()) if (tables.lab_task(t) or ("",))[0] == "learning to add"]
-    lstm = tables.resolve_arch(runs, "lstm")
-    sub = runs[runs["task"].isin(tasks) & (runs["arch"] == lstm) & (runs["layers"].fillna(1) == 1)]
+    sub = runs[(runs["task"] == "addition") & (runs["arch"] == "lstm") & (runs["layers"] == 1)]
     # the lab reports Keras' per-character accuracy; exact match (all digits right) is stricter
     acc = next((c for c in ("metrics.char_accuracy", "metrics.token_accuracy", "metrics.accuracy")
                 if c in sub.columns and sub[c].notna().any()), None)
-    if acc is None and len(sub) and "acc" in str(sub["metric"].iloc[0]).lower():
+    if acc is None and len(sub) and sub["metric"].iloc[0] in CLASSIFICATION_METRICS:
         acc = "value"
     fin = sub[sub["status"].isin(["ok", "diverged"])]
     if acc is None or not len(fin):
         return Verdict(NOT_ENOUGH, "no finished one-layer LSTM run of the learning-to-add task with an accuracy")
     vals = pd.to_numeric(fin.loc[fin["status"] == "ok", acc], errors="coerce").dropna()
-    m = float(vals.mean()) if len(vals) else math.nan
-    ep = float(fin["epochs"].max()) if fin["epochs"].notna().any() else math.nan
-    rows = [{"task": ", ".join(tasks), "accuracy": acc.replace("metrics.", ""), "runs": len(fin),
-             "diverged": int((fin["status"] == "diverged").sum()), "mean_accuracy": m,
-             "min_accuracy": float(vals.min()) if len(vals) else math.nan, "epochs": ep}]
+    m, ep = float(vals.mean()), float(fin["epochs"].max())     # nan when none
+    rows = [{"task": "addition", "accuracy": acc.replace("metrics.", ""), "runs": len(fin), "mean_accuracy": m,
+             "diverged": int((fin["status"] == "diverged").sum()), "min_accuracy": float(vals.min()), "epochs": ep}]
     if len(vals) and m >= 0.99 and not (fin["status"] == "diverged").any():
         return Verdict(HOLDS, f"mean test accuracy {m:.3f} over {len(vals)} run(s) in {_g(ep)} epochs", rows)
     if not math.isfinite(ep) or ep < epochs:
         return Verdict(NOT_ENOUGH, f"mean test accuracy {_g(m)} after {_g(ep)} epochs: fewer than the lab's "
                        f"{epochs}", rows)
     return Verdict(FAILS, f"mean test accuracy {_g(m)} after {_g(ep)} epochs", rows)
-
-
-def summary_counts(verdicts) -> dict[str, int]:
-    return {s: sum(v.status == s for _, v in verdicts) for s in STATUSES}
-
-
-__all__ = ["CLAIMS", "Claim", "Verdict", "claim", "evaluate", "HOLDS", "FAILS", "NOT_ENOUGH", "STATUSES",
-           "summary_counts"]

@@ -3,14 +3,16 @@
 No pyplot: each function builds a `matplotlib.figure.Figure` from a table of tables.py
 and returns it (None when there is nothing to draw); `svg(fig, salt)` renders it.
 Byte-stable: `svg.hashsalt` is set per figure (ids stay unique across the inline SVGs
-of one page and equal across builds), `metadata={"Date": None}`, and no statistic
-is drawn by seaborn (its bootstrap is random): bands and bars are computed here.
+of one page and equal across builds), `metadata={"Date": None}`, and where seaborn
+draws a statistic its error bars are the deterministic kind (errorbar="sd"), never
+its default bootstrap.
 """
 from __future__ import annotations
 
 import io
 import math
 import re
+import textwrap
 
 import matplotlib
 import numpy as np
@@ -32,10 +34,7 @@ RC = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=
 def palette(names) -> dict[str, tuple]:
     """A stable colour per name (architectures keep their colour across all figures)."""
     names = sorted({str(n) for n in names})
-    cols = sns.color_palette("colorblind", max(len(names), 1))
-    if len(names) > len(cols):
-        cols = sns.color_palette("husl", len(names))
-    return dict(zip(names, cols))
+    return dict(zip(names, sns.color_palette("colorblind", max(len(names), 1))))
 
 
 def svg(fig: Figure | None, salt: str) -> str:
@@ -43,41 +42,30 @@ def svg(fig: Figure | None, salt: str) -> str:
     if fig is None:
         return ""
     buf = io.StringIO()
-    for ax in fig.axes:   # log axes: plain tick labels (mathtext "10^k" is slow to lay out)
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(ticker.FuncFormatter(_tick))
-                axis.set_minor_locator(ticker.NullLocator())
+    # log axes: plain tick labels (mathtext "10^k" is slow to lay out)
+    for axis in (a for ax in fig.axes for a in (ax.xaxis, ax.yaxis) if a.get_scale() == "log"):
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+        axis.set_minor_locator(ticker.NullLocator())
     with matplotlib.rc_context({**RC, "svg.hashsalt": f"rnnbench-{salt}"}):
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.05)
-    text = buf.getvalue()
-    text = re.sub(r"^<\?xml[^>]*>\s*", "", text)
-    text = re.sub(r"^<!DOCTYPE[^>]*>\s*", "", text)
-    return text.strip()
+    return re.sub(r"^(<\?xml[^>]*>|<!DOCTYPE[^>]*>|\s)*", "", buf.getvalue()).strip()
 
 
 def _wrap(text: str, width: int = 42) -> str:
-    import textwrap
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
-def _tick(v, _pos=None) -> str:
-    return f"{v:g}"
-
-
-def _figure(n: int, ncols: int = 3, w: float = 3.1, h: float = 2.4, sharey: bool = False):
+def _figure(n: int, ncols: int = 3, w: float = 3.1, h: float = 2.4):
     """n panels on a grid. No layout engine (constrained layout costs seconds per figure on a
     busy 2-core machine): fixed spacing, and svg() trims the margins with bbox_inches="tight"."""
     ncols = max(1, min(ncols, n))
-    nrows = math.ceil(n / ncols)
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(w * ncols, h * nrows))
-        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
+        fig = Figure(figsize=(w * ncols, h * math.ceil(n / ncols)))
+        axes = fig.subplots(math.ceil(n / ncols), ncols, squeeze=False).ravel()
         fig.subplots_adjust(wspace=0.38, hspace=0.62, left=0.08, right=0.98, top=0.92, bottom=0.12)
-    flat = axes.ravel()
-    for ax in flat[n:]:
+    for ax in axes[n:]:
         ax.set_visible(False)
-    return fig, flat[:n]
+    return fig, axes[:n]
 
 
 def _styled(fn):
@@ -90,14 +78,13 @@ def _styled(fn):
 
 
 def _legend(fig, axes, title=None):
-    handles, labels = {}, []
+    """One legend for all panels, each label once."""
+    handles = {}
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in handles and not lab.startswith("_"):
-                handles[lab] = h
-                labels.append(lab)
-    if handles:
-        fig.legend([handles[k] for k in labels], labels, loc="upper left", bbox_to_anchor=(0.995, 0.95),
+            handles.setdefault(lab, h)
+    if handles := {lab: h for lab, h in handles.items() if not lab.startswith("_")}:
+        fig.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(0.995, 0.95),
                    title=title, frameon=False)
 
 
@@ -117,13 +104,10 @@ def comparison_forest(comp: pd.DataFrame) -> Figure | None:
     a, b = comp["a"].iloc[0], comp["b"].iloc[0]
     sign = np.where(comp["direction"] == "max", -1.0, 1.0)   # diff = a - b; flip so > 0 = b better
     scale = comp["mean_a"].abs().replace(0, np.nan).to_numpy(float)
-    d = sign * comp["diff"].to_numpy(float) / scale * 100
-    lo = sign * comp["ci_low"].to_numpy(float) / scale * 100
-    hi = sign * comp["ci_high"].to_numpy(float) / scale * 100
+    d, lo, hi = (sign * comp[c].to_numpy(float) / scale * 100 for c in ("diff", "ci_low", "ci_high"))
     lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
     labels = [f"{t} {c}".strip() for t, c in zip(comp["task"], comp["condition"])]
-    fig = Figure(figsize=(6.2, 0.32 * len(comp) + 0.9))
-    ax = fig.subplots()
+    ax = (fig := Figure(figsize=(6.2, 0.32 * len(comp) + 0.9))).subplots()
     y = np.arange(len(comp))[::-1]
     decided = comp["better"].astype(str) != ""
     ax.errorbar(d, y, xerr=[np.nan_to_num(d - lo), np.nan_to_num(hi - d)], fmt="none", ecolor="0.45", lw=1)
@@ -164,13 +148,7 @@ def longdep(lt: pd.DataFrame, colors: dict) -> Figure | None:
             continue
         for arch, h in g.groupby("arch", sort=True):
             h = h.sort_values("seq_len")
-            c = colors.get(arch, "0.3")
-            ax.errorbar(h["seq_len"], h["mean"], yerr=h["std"].fillna(0), color=c, lw=1.4, capsize=2,
-                        label=arch)
-            solved = h["solved_frac"] >= 0.5
-            ax.scatter(h.loc[solved, "seq_len"], h.loc[solved, "mean"], color=c, s=26, zorder=3)
-            ax.scatter(h.loc[~solved, "seq_len"], h.loc[~solved, "mean"], facecolor="white", edgecolor=c,
-                       s=26, zorder=3)
+            _marks(ax, h["seq_len"].to_numpy(float), h, colors.get(arch, "0.3"), lw=1.4, label=arch)
         base = g.groupby("seq_len")["baseline"].mean()
         ax.plot(base.index, base.values, ls="--", color="0.35", lw=1, label="baseline")
         ax.set_xlabel("sequence length T")
@@ -182,19 +160,23 @@ def longdep(lt: pd.DataFrame, colors: dict) -> Figure | None:
     return fig
 
 
+def _marks(ax, x: np.ndarray, h: pd.DataFrame, c, **errorbar) -> None:
+    """mean ± std at x, the mark filled where at least half the seeds solved the task."""
+    y, solved = h["mean"].to_numpy(float), (h["solved_frac"] >= 0.5).to_numpy()
+    ax.errorbar(x, y, yerr=h["std"].fillna(0), color=c, ecolor=c, capsize=2, **errorbar)
+    ax.scatter(x[solved], y[solved], color=c, s=26, zorder=3)
+    ax.scatter(x[~solved], y[~solved], facecolor="white", edgecolor=c, s=26, zorder=3)
+
+
 def _fixed_length(ax, g: pd.DataFrame, colors: dict) -> None:
     """Conditions on x, architectures side by side (a task with one sequence length)."""
     conds = sorted(g["condition"].unique())
     archs = sorted(g["arch"].unique())
     width = 0.7 / max(len(archs), 1)
     for k, arch in enumerate(archs):
-        h = g[g["arch"] == arch].set_index("condition").reindex(conds)
         x = np.arange(len(conds)) + (k - (len(archs) - 1) / 2) * width
-        c = colors.get(arch, "0.3")
-        solved = (h["solved_frac"] >= 0.5).to_numpy()
-        ax.errorbar(x, h["mean"], yerr=h["std"].fillna(0), fmt="none", ecolor=c, capsize=2, label=arch)
-        ax.scatter(x[solved], h["mean"].to_numpy()[solved], color=c, s=26, zorder=3)
-        ax.scatter(x[~solved], h["mean"].to_numpy()[~solved], facecolor="white", edgecolor=c, s=26, zorder=3)
+        _marks(ax, x, g[g["arch"] == arch].set_index("condition").reindex(conds), colors.get(arch, "0.3"),
+               fmt="none", label=arch)
     ax.axhline(g["baseline"].mean(), ls="--", color="0.35", lw=1, label="baseline")
     ax.set_xticks(range(len(conds)), [_wrap(c.replace(", ", "\n"), 24) or "(one length)" for c in conds],
                   fontsize=6.5)
@@ -218,9 +200,7 @@ def learning_curves(panels: list[tuple[str, str, pd.DataFrame]], colors: dict) -
                 ax.vlines(h["step"], h["low"], h["high"], color=c, alpha=0.5)
             else:
                 ax.fill_between(h["step"], h["low"], h["high"], color=c, alpha=0.2, lw=0)
-        ax.set_title(_wrap(title))
-        ax.set_xlabel("step")
-        ax.set_ylabel(f"validation {metric}")
+        ax.set(title=_wrap(title), xlabel="step", ylabel=f"validation {metric}")
         if _positive(pd.concat([g["low"], g["high"]])):
             ax.set_yscale("log")
     _legend(fig, axes, "band: seed min..max")
@@ -229,21 +209,17 @@ def learning_curves(panels: list[tuple[str, str, pd.DataFrame]], colors: dict) -
 
 @_styled
 def generation(frames: list[tuple[str, pd.DataFrame]]) -> Figure | None:
-    """Free-running generation (sine's generation.csv: sample, t, target, generated):
-    the first sample's numeric columns against t (or the first column)."""
-    frames = [(t, f) for t, f in frames if f is not None and f.shape[1] >= 2][:4]
+    """Free-running generation (sine's generation.csv: sample, t, target, generated): the
+    first sample's target and generated values against t."""
+    frames = [(t, f) for t, f in frames if {"sample", "t", "target", "generated"} <= set(f.columns)][:4]
     if not frames:
         return None
     fig, axes = _figure(len(frames), ncols=2, w=4.2, h=2.2)
     for ax, (title, f) in zip(axes, frames):
-        if "sample" in f.columns:
-            f = f[f["sample"] == f["sample"].iloc[0]]
-        x = next((c for c in ("t", "step", "time") if c in f.columns), f.columns[0])
-        ys = [c for c in f.columns if c not in (x, "sample") and pd.api.types.is_numeric_dtype(f[c])]
-        for k, col in enumerate(ys):
-            ax.plot(f[x], f[col], lw=1.1, label=col, ls="-" if k == 0 else "--")
-        ax.set_title(title)
-        ax.set_xlabel(x)
+        f = f[f["sample"] == f["sample"].iloc[0]]
+        for col, ls in (("target", "-"), ("generated", "--")):
+            ax.plot(f["t"], f[col], lw=1.1, label=col, ls=ls)
+        ax.set(title=title, xlabel="t")
     _legend(fig, axes)
     return fig
 
@@ -265,35 +241,10 @@ def gradient_flow(gc: pd.DataFrame, colors: dict) -> Figure | None:
             h = h[h["norm"] > 0].sort_values("lag")
             ax.plot(h["lag"], h["norm"], color=colors.get(arch, "0.3"), ls=styles.get(state, ":"), lw=1.3,
                     label=arch if state in ("h", "?") else f"{arch} ({state})")
-        ax.set_yscale("log")
-        ax.set_title(f"{task}: {'at initialisation' if phase == 'init' else 'trained'}")
-        ax.set_xlabel("lag T - t")
-        ax.set_ylabel("||dL/dh_t||")
+        ax.set(yscale="log", title=f"{task}: {'at initialisation' if phase == 'init' else 'trained'}",
+               xlabel="lag T - t", ylabel="||dL/dh_t||")
     _legend(fig, axes)
     return fig
-
-
-def iterated_functions() -> pd.DataFrame:
-    """rnnbench.gradients.iterated_functions() when it exists, else the same demo computed here:
-    the logistic map 3.5x(1-x), the identity, tanh(0.5x) and tanh(2x), each iterated 1..6 times."""
-    try:
-        from ..gradients import iterated_functions as f  # another module's, if built
-        df = f()
-        if isinstance(df, pd.DataFrame) and {"function", "iteration", "x", "y"} <= set(df.columns):
-            return df
-    except Exception:  # noqa: BLE001 - absent or broken: compute the demo here
-        pass
-    rows = []
-    fns = {"3.5 x (1 - x)": (lambda x: 3.5 * x * (1 - x), np.linspace(0, 1, 201)),
-           "identity": (lambda x: x, np.linspace(-2, 2, 201)),
-           "tanh(0.5 x)": (lambda x: np.tanh(0.5 * x), np.linspace(-4, 4, 201)),
-           "tanh(2 x)": (lambda x: np.tanh(2 * x), np.linspace(-2, 2, 201))}
-    for name, (fn, x) in fns.items():
-        y = x.copy()
-        for it in range(1, 7):
-            y = fn(y)
-            rows.append(pd.DataFrame({"function": name, "iteration": it, "x": x, "y": y}))
-    return pd.concat(rows, ignore_index=True)
 
 
 @_styled
@@ -339,10 +290,8 @@ def clipping(ct: pd.DataFrame, runs: pd.DataFrame, norms: pd.DataFrame) -> Figur
             if r["status"] == "diverged" and len(fin):
                 ax.scatter(fin["step"].iloc[-1:], fin["grad_norm"].iloc[-1:], marker="x", color="black", s=30,
                            zorder=4, label="diverged")
-        ax.set_yscale("log")
-        ax.set_title(_wrap(f"{task} / {arch} {cond}".strip()))
-        ax.set_xlabel("step")
-        ax.set_ylabel("gradient norm (before clipping)")
+        ax.set(yscale="log", title=_wrap(f"{task} / {arch} {cond}".strip()), xlabel="step",
+               ylabel="gradient norm (before clipping)")
     _legend(fig, axes)
     return fig
 
@@ -358,54 +307,34 @@ def _peaks(c: pd.DataFrame, bins: int = 400) -> pd.DataFrame:
 
 # ---- section 7 ------------------------------------------------------------------------
 @_styled
-def seq2seq(st: pd.DataFrame) -> Figure | None:
-    """Horizontal bars per variant (mean ± std over seeds), one panel per task / condition / cell."""
-    if not len(st):
+def seq2seq(runs: pd.DataFrame) -> Figure | None:
+    """Bars per variant, mean ± std over the ok seeds (seaborn's deterministic errorbar="sd"),
+    one panel per task / condition / cell (tables.seq2seq_runs)."""
+    runs = runs[runs["status"] == "ok"]
+    if not len(runs):
         return None
-    panels = list(st.groupby(["task", "condition", "arch"], sort=True))[:MAX_PANELS]
-    sizes = [len(g) for _, g in panels]
+    panels = list(runs.groupby(["task", "condition", "arch"], sort=True))[:MAX_PANELS]
+    sizes = [g["variant"].nunique() for _, g in panels]
     fig = Figure(figsize=(5.6, 0.26 * sum(sizes) + 0.75 * len(panels)))
-    axes = fig.subplots(len(panels), 1, squeeze=False,
-                        gridspec_kw={"height_ratios": [n + 1.2 for n in sizes]})[:, 0]
+    axes = fig.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": [n + 1.2 for n in sizes]})
     fig.subplots_adjust(hspace=0.9 if len(panels) > 1 else 0.2)
-    color = sns.color_palette("colorblind")[0]
-    for ax, ((task, cond, arch), g) in zip(axes, panels):
-        y = np.arange(len(g))[::-1]
-        ax.barh(y, g["mean"], xerr=g["std"].fillna(0), height=0.65, color=color, alpha=0.85,
-                error_kw={"lw": 1, "capsize": 2})
-        ax.set_yticks(y, g["variant"])
-        ax.set_ylim(-0.6, len(g) - 0.4)
-        ax.set_title(f"{task} {cond} ({arch})".strip())
-        ax.set_xlabel(g["metric"].iloc[0])
+    for ax, ((task, cond, arch), g) in zip(axes[:, 0], panels):
+        sns.barplot(g, x="value", y="variant", order=sorted(g["variant"].unique()), orient="h", errorbar="sd",
+                    capsize=0.2, width=0.65, color=sns.color_palette("colorblind")[0], alpha=0.85,
+                    err_kws={"linewidth": 1}, ax=ax)
+        ax.set(title=f"{task} {cond} ({arch})".strip(), xlabel=g["metric"].iloc[0], ylabel="")
     return fig
 
 
-def _tokens(x) -> list[str]:
-    if isinstance(x, str):
-        return list(x) if " " not in x else x.split()
-    if isinstance(x, (list, tuple)):
-        return [str(t) for t in x]
-    return []
-
-
 def attention_examples(data) -> list[dict]:
-    """Normalise attention.json entries to {input: [...], output: [...], weights: ndarray}."""
+    """attention.json (rnnbench.tasks.seq2seq: a list of {input, output, weights}) -> the examples
+    with a 2-d weight matrix [output step x input step], as an array."""
     out = []
-    items = data if isinstance(data, list) else (data.get("examples", []) if isinstance(data, dict) else [])
-    for e in items:
-        if not isinstance(e, dict):
-            continue
-        w = next((e[k] for k in ("weights", "attention", "alignment") if k in e), None)
-        try:
-            w = np.asarray(w, dtype=float)
-        except (TypeError, ValueError):
-            continue
-        if w.ndim != 2 or not w.size:
-            continue
-        inp = next((_tokens(e[k]) for k in ("input", "inputs", "input_tokens", "src", "source") if k in e), [])
-        outp = next((_tokens(e[k]) for k in ("output", "outputs", "output_tokens", "prediction", "tgt", "target")
-                     if k in e), [])
-        out.append({"input": inp, "output": outp, "weights": w})
+    for e in data if isinstance(data, list) else []:
+        w = np.asarray(e.get("weights", []) if isinstance(e, dict) else [], dtype=float)
+        if w.ndim == 2 and w.size:
+            out.append({"input": list(map(str, e.get("input", []))), "output": list(map(str, e.get("output", []))),
+                        "weights": w})
     return out
 
 
@@ -425,8 +354,7 @@ def attention(examples: list[tuple[str, dict]]) -> Figure | None:
             ax.set_xticks(range(w.shape[1]), e["input"], fontsize=6)
         if len(e["output"]) == w.shape[0] and w.shape[0] <= 40:
             ax.set_yticks(range(w.shape[0]), e["output"], fontsize=6)
-        ax.set_xlabel("input step")
-        ax.set_ylabel("output step")
+        ax.set(xlabel="input step", ylabel="output step")
         ax.set_title(title, fontsize=8)
     return fig
 
@@ -437,16 +365,12 @@ def lab_times(lt: pd.DataFrame) -> Figure | None:
     lt = lt[np.isfinite(lt["train_seconds"].astype(float))]
     if not len(lt):
         return None
-    labels = [f"{r.lab_task} ({r.arch})" for r in lt.itertuples()]
-    y = np.arange(len(lt))[::-1]
-    fig = Figure(figsize=(6.0, 0.3 * len(lt) + 1.0))
-    ax = fig.subplots()
-    pal = sns.color_palette("colorblind")
+    y, pal = np.arange(len(lt))[::-1], sns.color_palette("colorblind")
+    ax = (fig := Figure(figsize=(6.0, 0.3 * len(lt) + 1.0))).subplots()
     ax.barh(y + 0.18, lt["train_seconds"], height=0.36, color=pal[0], label="this run (mean)")
-    ax.barh(y - 0.18, lt["quoted_seconds"], height=0.36, color=pal[7], label="lab's quoted time")
-    ax.set_yticks(y, labels)
-    ax.set_xscale("log")
-    ax.set_xlabel("training wall time, s")
+    ax.barh(y - 0.18, lt["reference_seconds"], height=0.36, color=pal[7], label="quoted time")
+    ax.set_yticks(y, [f"{t} ({a})" for t, a in zip(lt["task"], lt["arch"])])
+    ax.set(xscale="log", xlabel="training wall time, s")
     ax.legend(frameon=False, loc="lower right")
     return fig
 
@@ -461,7 +385,7 @@ def throughput(tt: pd.DataFrame) -> Figure | None:
     tt = simple if len(simple) else tt
     if not len(tt):
         return None
-    tt = tt.assign(label=[f"{a} {sh}" + (" bi" if bi else "") + (f" L{_i(lay)}" if lay and lay > 1 else "")
+    tt = tt.assign(label=[f"{a} {sh}" + (" bi" if bi else "") + (f" L{int(lay)}" if lay > 1 else "")
                           for a, sh, bi, lay in zip(tt["arch"], tt["shape"], tt["bidirectional"], tt["layers"])])
     panels = list(tt.groupby(["source", "pass"], sort=True))[:6]
     backends = sorted(tt["backend"].astype(str).unique())
@@ -478,15 +402,8 @@ def throughput(tt: pd.DataFrame) -> Figure | None:
             ax.bar(x + (k - (len(backends) - 1) / 2) * width, h.reindex(labels).to_numpy(float), width,
                    color=colors[be], label=be)
         ax.set_xticks(x, labels, rotation=40, ha="right", fontsize=6.5)
-        ax.set_yscale("log")
-        ax.set_ylabel("step-samples / s")
+        ax.set(yscale="log", ylabel="step-samples / s")
         ax.set_title(_wrap(f"{src}: {pass_}", 60), fontsize=8)
     _legend(fig, axes, "backend")
     return fig
 
-
-def _i(v) -> str:
-    try:
-        return str(int(v))
-    except (TypeError, ValueError):
-        return "?"

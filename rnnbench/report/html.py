@@ -11,6 +11,12 @@ figures per figures.svg, sorted inputs, and no clock read anywhere.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+import os
+import re
+import time
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,12 +25,15 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
+from pandas.io.formats.style import Styler
 
 from .. import __version__
+from ..errors import unknown
+from ..gradients import iterated_functions
 from ..io import atomic_write_text
 from . import claims as claimlib
 from . import figures, stats, tables
-from .inputs import Inputs, load, load_json, load_step_norms, run_path, seq_len_column
+from .inputs import Inputs, load, load_json, load_step_norms, read_csv, run_path
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_TABLE_ROWS = 2000   # beyond this a table is CSV-only (the page stays light)
@@ -47,8 +56,8 @@ class Section:
     intro: str = ""
     blocks: list[Block] = field(default_factory=list)
 
-    def nodata(self, why: str) -> "Section":
-        self.blocks.append(Block("nodata", note=why))
+    def nodata(self, why: str, title: str = "") -> "Section":
+        self.blocks.append(Block("nodata", title=title, note=why))
         return self
 
 
@@ -75,74 +84,50 @@ def section(sid: str, intro: str = "") -> Section:
 
 # ---- formatting ---------------------------------------------------------------------
 def fmt_num(v) -> str:
-    if v is None or v is pd.NA:
+    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and math.isnan(v)):
         return "—"
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
+    if isinstance(v, (float, np.floating)) and math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer()
+                                            and abs(v) < 1e15):
         return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        if math.isnan(v):
-            return "—"
-        if math.isinf(v):
-            return "∞" if v > 0 else "-∞"
-        if float(v).is_integer() and abs(v) < 1e15:
-            return str(int(v))
-        return f"{float(v):.4g}"
-    return str(v)
+    return f"{float(v):.4g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
 def pm(mean, std, n=None) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        s = "—"
-    else:
-        s = fmt_num(mean) + ("" if std is None or (isinstance(std, float) and math.isnan(std))
-                             else f" ± {fmt_num(std)}")
+    s = fmt_num(mean) + (f" ± {fmt_num(std)}" if fmt_num(mean) != "—" and fmt_num(std) != "—" else "")
     return s if n is None else f"{s} (n={fmt_num(n)})"
+
+
+def _metric(df: pd.DataFrame) -> list[str]:
+    """'mse ↓' / 'accuracy ↑': the metric with the way it is better."""
+    return [f"{m} {'↓' if d == 'min' else '↑'}" for m, d in zip(df["metric"], df["direction"])]
+
+
+def _pm(df: pd.DataFrame, x: str = "") -> list[str]:
+    return [pm(m, sd, n) for m, sd, n in zip(df[f"mean{x}"], df[f"std{x}"], df[f"n{x}"])]
 
 
 def table_html(df: pd.DataFrame, uid: str, sortable: bool = False) -> Markup:
     """A pandas Styler table with a fixed uuid (byte-stable), numbers formatted, HTML escaped."""
-    from pandas.io.formats.style import Styler
-
-    df = df.reset_index(drop=True)
-    if len(df) > MAX_TABLE_ROWS:
-        df = df.head(MAX_TABLE_ROWS)
-    st = Styler(df, uuid=uid, cell_ids=False, escape="html", formatter=fmt_num)
-    st = st.hide(axis="index")
-    attrs = f'class="data{" sortable" if sortable else ""}"'
-    return Markup(st.to_html(table_uuid=uid, table_attributes=attrs))
-
-
-def _pool(jobs: int):
-    """A process pool of `jobs` workers (forked: they start at once, imports done), or None
-    for one job or where fork is unavailable."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    if jobs <= 1 or "fork" not in mp.get_all_start_methods():
-        return None
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"))
+    st = Styler(df.reset_index(drop=True).head(MAX_TABLE_ROWS), uuid=uid, cell_ids=False, escape="html",
+                formatter=fmt_num).hide(axis="index")
+    return Markup(st.to_html(table_uuid=uid, table_attributes=f'class="data{" sortable" if sortable else ""}"'))
 
 
 def default_jobs() -> int:
     """RNNBENCH_REPORT_JOBS, else the cores this process may use (at most 4)."""
-    import os
-
     env = os.environ.get("RNNBENCH_REPORT_JOBS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:
-        n = os.cpu_count() or 1
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(n, 4))
 
 
 def write(path: Path, text: str) -> None:
     """Atomically, then readable by all (as a page to serve), minus the umask."""
-    import os
-
     atomic_write_text(path, text)
     mask = os.umask(0)
     os.umask(mask)
@@ -157,37 +142,29 @@ class Writer:
     def __init__(self, out: Path, jobs: int = 1):
         self.out = out
         self.written: list[str] = []
-        self.pool = _pool(jobs)
+        # forked workers start at once, imports done; one job (or no fork): figures drawn in this process
+        fork = jobs > 1 and "fork" in mp.get_all_start_methods()
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) if fork else None
 
     def figure(self, name: str, *args, salt: str, title: str = "", note: str = "") -> Block:
-        """figures.<name>(*args) drawn as SVG (now, or by a worker); salt: its SVG ids' salt."""
-        if self.pool is None:
-            try:
-                html: Any = _draw(name, args, salt)
-            except Exception as e:  # noqa: BLE001 - as in finish(): the figure says so, the section stands
-                return _broken(title, e)
-        else:
-            html = self.pool.submit(_draw, name, args, salt)
-        return Block("figure", title=title, html=html, note=note)
+        """figures.<name>(*args) drawn as SVG (by a worker, or now); salt: its SVG ids' salt."""
+        if self.pool is not None:
+            return Block("figure", title=title, html=self.pool.submit(_draw, name, args, salt), note=note)
+        try:
+            return Block("figure", title=title, html=_draw(name, args, salt), note=note)
+        except Exception as e:  # noqa: BLE001 - as in finish(): the figure says so, the section stands
+            return _broken(title, e)
 
     def finish(self, sections: list[Section]) -> None:
         """Wait for the figures; drop empty ones; a figure that failed says so in its place."""
-        from concurrent.futures import Future
-
         for s in sections:
-            blocks = []
-            for b in s.blocks:
-                if b.kind == "figure":
-                    try:
-                        text = b.html.result() if isinstance(b.html, Future) else b.html
-                    except Exception as e:  # noqa: BLE001 - one figure must not take the page down
-                        b = _broken(b.title, e)
-                    else:
-                        if not text:
-                            continue
-                        b.html = Markup(text)
-                blocks.append(b)
-            s.blocks = blocks
+            for k, b in enumerate(s.blocks):
+                try:
+                    if b.kind == "figure":
+                        b.html = Markup(b.html.result() if isinstance(b.html, Future) else b.html)
+                except Exception as e:  # noqa: BLE001 - one figure must not take the page down
+                    s.blocks[k] = _broken(b.title, e)
+            s.blocks = [b for b in s.blocks if b.kind != "figure" or b.html]
         self.close()
 
     def close(self) -> None:
@@ -195,11 +172,15 @@ class Writer:
             self.pool.shutdown(cancel_futures=True)
             self.pool = None
 
+    def csv(self, name: str, raw: pd.DataFrame) -> str:
+        """`raw` as name.csv beside index.html; the file's name."""
+        write(self.out / f"{name}.csv", raw.to_csv(index=False, lineterminator="\n"))
+        self.written.append(f"{name}.csv")
+        return f"{name}.csv"
+
     def table(self, name: str, raw: pd.DataFrame, shown: pd.DataFrame | None = None, title: str = "",
               note: str = "", sortable: bool = False) -> Block:
-        fname = f"{name}.csv"
-        write(self.out / fname, raw.to_csv(index=False, lineterminator="\n"))
-        self.written.append(fname)
+        fname = self.csv(name, raw)
         shown = raw if shown is None else shown
         more = (f" (first {MAX_TABLE_ROWS} of {len(shown)} rows; all in the CSV)"
                 if len(shown) > MAX_TABLE_ROWS else "")
@@ -220,132 +201,97 @@ def _add(section: Section, *blocks: Block | None) -> None:
     section.blocks.extend(b for b in blocks if b is not None)
 
 
-def _arrow(direction: str) -> str:
-    return "↓" if direction == "min" else "↑"
-
-
 # ---- sections -----------------------------------------------------------------------
 def summary_section(inp: Inputs, verdicts, w: Writer) -> Section:
     s = section("summary", "What ran, where and when; the claims of the notes and papers, "
                 "checked on these results.")
-    info = tables.summary(inp.runs, inp.provenance)
-    cpu = _find_keys(inp.provenance, r"cpu_model|cpu model|model name|processor")
-    st = info["status"]
-    facts = [
-        ("runs", f"{info['n_runs']}: {st['ok']} ok, {st['diverged']} diverged, {st['failed']} failed, "
-                 f"{st['missing']} missing"),
-        ("grid", f"{len(info['tasks'])} task(s) × {len(info['archs'])} architecture(s) × {len(info['seeds'])} "
-                 f"seed(s)"),
-        ("tasks", ", ".join(info["tasks"]) or "—"),
-        ("architectures", ", ".join(info["archs"]) or "—"),
-        ("backends", ", ".join(info["backends"]) or "—"),
-        ("seeds", ", ".join(map(str, info["seeds"])) or "—"),
-        ("where", "; ".join(x for x in (
-            "host(s) " + ", ".join(info["hosts"]) if info["hosts"] else "",
-            "device(s) " + ", ".join(info["devices"]) if info["devices"] else "",
-            "threads " + ", ".join(info["threads"]) if info["threads"] else "",
-            "CPU " + ", ".join(cpu) if cpu else "") if x) or "not recorded"),
-        ("when", "; ".join(info["when"]) or "not recorded in the inputs"),
-    ]
-    counts = claimlib.summary_counts(verdicts)
-    facts.append(("claims", f"{counts['holds']} hold, {counts['fails']} fail, {counts['not enough data']} "
-                            "without enough data"))
+    runs, prov = inp.runs, [(name, d) for name, d in sorted(inp.provenance.items()) if isinstance(d, dict)]
+    st = {x: int((runs["status"] == x).sum()) for x in tables.STATUSES}
+    cpu = sorted({str(d["cpu_model"]) for _, d in prov if d.get("cpu_model")})
+    when = [f"{name}: {k} = {v}" for name, d in prov for k, v in sorted(d.items())   # no clock is read here
+            if any(x in str(k).lower() for x in ("date", "time", "when", "created", "generated"))
+            and not isinstance(v, (dict, list))]
+    uniq = {c: tables.uniq(runs[c]) for c in ("task", "arch", "backend", "hostname", "device", "threads")}
+    uniq["seed"] = [str(x) for x in sorted({int(x) for x in runs["seed"]})]
+    counts = {x: sum(v.status == x for _, v in verdicts) for x in claimlib.STATUSES}
+    facts = [("runs", f"{len(runs)}: " + ", ".join(f"{n} {x}" for x, n in st.items())),
+             ("grid", f"{len(uniq['task'])} task(s) × {len(uniq['arch'])} architecture(s) × {len(uniq['seed'])} "
+                      "seed(s)"),
+             *[(label, ", ".join(uniq[c]) or "—") for label, c in (("tasks", "task"), ("architectures", "arch"),
+                                                                     ("backends", "backend"), ("seeds", "seed"))],
+             ("where", "; ".join(f"{what} {', '.join(v)}" for what, v in (
+                 ("host(s)", uniq["hostname"]), ("device(s)", uniq["device"]), ("threads", uniq["threads"]),
+                 ("CPU", cpu)) if v) or "not recorded"),
+             ("when", "; ".join(when) or "not recorded in the inputs"),
+             ("claims", f"{counts['holds']} hold, {counts['fails']} fail, {counts['not enough data']} without "
+                        "enough data")]
     bad = st["diverged"] + st["failed"] + st["missing"]
-    note = (f"Partial results: {bad} of {info['n_runs']} runs did not finish ok ({st['diverged']} diverged, "
+    note = (f"Partial results: {bad} of {len(runs)} runs did not finish ok ({st['diverged']} diverged, "
             f"{st['failed']} failed, {st['missing']} missing). Every table counts only the ok runs in its means "
             "and shows n; diverged runs count as not solved.") if bad else ""
-    s.blocks.append(Block("facts", data=facts, note=note))
-    s.blocks.append(Block("claims", title="Claims", data=_claim_rows(verdicts)))
-    s.blocks.append(w.table("status", tables.status_table(inp.runs), title="Runs per task and status"))
+    _add(s, Block("facts", data=facts, note=note), Block("claims", title="Claims", data=_claim_rows(verdicts)),
+         w.table("status", tables.status_table(runs), title="Runs per task and status"))
     return s
 
 
-def _find_keys(prov: dict, pattern: str) -> list[str]:
-    import re
-    found = []
-
-    def walk(d):
-        if isinstance(d, dict):
-            for k, v in sorted(d.items(), key=lambda kv: str(kv[0])):
-                if re.search(pattern, str(k), re.I) and not isinstance(v, (dict, list)):
-                    found.append(str(v))
-                else:
-                    walk(v)
-    for _, data in sorted(prov.items()):
-        walk(data)
-    return sorted(set(found))
-
-
 def _claim_rows(verdicts) -> list[dict]:
-    rows = []
-    for c, v in verdicts:
-        numbers = pd.DataFrame(v.numbers) if v.numbers else None
-        rows.append({"name": c.name, "text": c.text, "source": c.source, "status": v.status,
-                     "css": {"holds": "holds", "fails": "fails"}.get(v.status, "unknown"),
-                     "evidence": v.evidence,
-                     "numbers": table_html(numbers, f"claim_{c.name}") if numbers is not None else ""})
-    return rows
+    return [{"name": c.name, "text": c.text, "source": c.source, "status": v.status, "evidence": v.evidence,
+             "css": {"holds": "holds", "fails": "fails"}.get(v.status, "unknown"),
+             "numbers": table_html(pd.DataFrame(v.numbers), f"claim_{c.name}") if v.numbers else ""}
+            for c, v in verdicts]
 
 
 def comparison_section(inp: Inputs, w: Writer, method: str) -> Section:
     s = section("lstm-gru",
-                "In the style of Chung et al. 2014 and Jozefowicz et al. 2015: per task and condition, the test "
+                "In the style of Chung et al. 2014 and Jozefowicz et al. 2015: LSTM vs GRU, the two GRU forms, "
+                "and every other cell that ran against LSTM. Per task and condition, the test "
                 f"metric's mean ± std over seeds (n = ok runs), the difference with a 95 % {method} interval; the "
                 "better one is named only when the interval excludes zero. Parameter counts and time per epoch "
                 "show whether GRU is indeed smaller and quicker (quicker: by the same interval on seconds per "
                 "epoch).")
-    any_pair = False
-    for a_c, b_c in tables.PAIRS:
-        a, b = tables.resolve_arch(inp.runs, a_c), tables.resolve_arch(inp.runs, b_c)
-        if a is None or b is None:
-            s.blocks.append(Block("text", title=f"{a_c} vs {b_c}",
-                                  note=f"no data: no runs of {a_c if a is None else b_c}"))
-            continue
+    titles = inp.runs.groupby("arch")["cell_title"].first()
+    for a, b in tables.pairs(inp.runs["arch"].unique()):
         comp = tables.compare(inp.runs, a, b, method)
         if not len(comp):
             s.blocks.append(Block("text", title=f"{a} vs {b}", note="no data: no task ran both"))
             continue
-        any_pair = True
         shown = pd.DataFrame({
             "task": comp["task"], "condition": comp["condition"],
-            "metric": [f"{m} {_arrow(d)}" for m, d in zip(comp["metric"], comp["direction"])],
-            f"{a}": [pm(m, sd, n) for m, sd, n in zip(comp["mean_a"], comp["std_a"], comp["n_a"])],
-            f"{b}": [pm(m, sd, n) for m, sd, n in zip(comp["mean_b"], comp["std_b"], comp["n_b"])],
+            "metric": _metric(comp), f"{a}": _pm(comp, "_a"), f"{b}": _pm(comp, "_b"),
             f"{a} − {b} [95% CI]": [stats.Interval(d, lo, hi, 0, 0, method).text(".3g")
                                     for d, lo, hi in zip(comp["diff"], comp["ci_low"], comp["ci_high"])],
-            "better": comp["better"].replace("", "—"),
-            "diverged": [f"{x} / {y}" for x, y in zip(comp["diverged_a"], comp["diverged_b"])],
-            f"params {a} / {b}": [f"{fmt_num(x)} / {fmt_num(y)}"
-                                  for x, y in zip(comp["n_params_a"], comp["n_params_b"])],
-            "smaller": comp["smaller"].replace("", "—"),
-            f"s/epoch {a} / {b}": [f"{fmt_num(x)} / {fmt_num(y)}" for x, y in
-                                   zip(comp["sec_per_epoch_a"], comp["sec_per_epoch_b"])],
-            f"time {b}/{a}": comp["time_ratio_b_a"], "quicker": comp["quicker"].replace("", "—"),
-            "note": comp["note"]})
+            "better": comp["better"].replace("", "—"), "diverged": _pair(comp, "diverged"),
+            f"params {a} / {b}": _pair(comp, "n_params"), "smaller": comp["smaller"].replace("", "—"),
+            f"s/epoch {a} / {b}": _pair(comp, "sec_per_epoch"), f"time {b}/{a}": comp["time_ratio_b_a"],
+            "quicker": comp["quicker"].replace("", "—"), "note": comp["note"]})
         n_better = (comp["better"] != "").sum()
         note = (f"{a} better in {(comp['better'] == a).sum()}, {b} better in {(comp['better'] == b).sum()}, "
                 f"undecided in {len(comp) - n_better} of {len(comp)}; "
                 f"{b} smaller in {(comp['smaller'] == b).sum()}, quicker in {(comp['quicker'] == b).sum()}.")
-        _add(s, w.table(f"compare_{a}_{b}", comp, shown, title=f"{a} vs {b}", note=note, sortable=True),
+        _add(s, w.table(f"compare_{a}_{b}", comp, shown, title=f"{a} vs {b}",
+                        note=f"{a}: {titles[a]}; {b}: {titles[b]}. {note}", sortable=True),
              w.figure("comparison_forest", comp, salt=f"forest-{a}-{b}"))
-    if not any_pair and not s.blocks:
+    if not s.blocks:
         s.nodata("no pair of architectures to compare")
     return s
 
 
+def _pair(comp: pd.DataFrame, col: str) -> list[str]:
+    return [f"{fmt_num(x)} / {fmt_num(y)}" for x, y in zip(comp[f"{col}_a"], comp[f"{col}_b"])]
+
+
 def longdep_section(inp: Inputs, w: Writer, colors) -> Section:
     s = section("long-dependencies",
-                "Adding, copy, temporal order and pixel tasks: the test metric against the sequence length, per "
+                "The tasks of the long-dependency family (adding, copy, temporal order, pixel digits, ...): the "
+                "test metric against the sequence length, per "
                 "architecture (mean ± std over seeds), with the task's trivial baseline (dashed) and solved marks "
                 "(filled: at least half the seeds reach the task's threshold).")
     lt = tables.longdep_table(inp.runs)
     if not len(lt):
-        return s.nodata("no long-dependency runs (adding, copy, temporal order, pixel) with a sequence length "
-                        f"column ({seq_len_column(inp.runs) or 'none found'})")
+        return s.nodata("no runs of a long-dependency task (task_family)")
     shown = pd.DataFrame({
         "task": lt["task"], "condition": lt["condition"], "arch": lt["arch"], "T": lt["seq_len"],
-        "metric": [f"{m} {_arrow(d)}" for m, d in zip(lt["metric"], lt["direction"])],
-        "mean ± std (n)": [pm(m, sd, n) for m, sd, n in zip(lt["mean"], lt["std"], lt["n"])],
+        "metric": _metric(lt), "mean ± std (n)": _pm(lt),
         "diverged": lt["diverged"], "baseline": lt["baseline"], "solved": lt["solved_frac"]})
     _add(s, w.figure("longdep", lt, colors, salt="longdep"),
          w.table("long_dependencies", lt, shown, sortable=True))
@@ -358,87 +304,70 @@ def grid_section(inp: Inputs, w: Writer) -> Section:
     gt = tables.grid_table(inp.runs)
     if not len(gt):
         return s.nodata("no runs")
-    shown = gt.assign(metric=[f"{m} {_arrow(d)}" for m, d in zip(gt["metric"], gt["direction"])]) \
-        .drop(columns=["direction"])
-    s.blocks.append(w.table("grid", gt, shown, sortable=True))
+    s.blocks.append(w.table("grid", gt, gt.assign(metric=_metric(gt)).drop(columns=["direction"]), sortable=True))
     return s
 
 
 def curves_section(inp: Inputs, w: Writer, colors) -> Section:
     s = section("curves", "Validation metric against optimizer steps, one line per "
                 "architecture (mean over seeds), the band spanning the seeds.")
-    if not len(inp.curves):
+    arrays = tables.curve_arrays(inp.curves)
+    tasks = sorted(inp.runs.loc[inp.runs.index.isin(list(arrays)), "task"].unique())
+    bands = [b.assign(task=t) for t in tasks if len(b := tables.curve_bands(inp.runs, inp.curves, t, arrays=arrays))]
+    if not bands:
         s.nodata("no curve.csv found under the runs' folders")
     else:
-        panels, frames, others = [], [], []
-        arrays = tables.curve_arrays(inp.curves)
-        with_curves = inp.runs[inp.runs.index.isin(list(arrays))]
-        for task in sorted(with_curves["task"].unique()):
-            bands = tables.curve_bands(inp.runs, inp.curves, task, arrays=arrays)
-            if not len(bands):
-                continue
-            frames.append(bands.assign(task=task))
-            metric = inp.runs.loc[inp.runs["task"] == task, "metric"].dropna()
-            # the panel: the task's condition with the most architectures (ties: the first by name)
-            counts = bands.groupby("condition")["arch"].nunique().sort_index()
-            main = counts.idxmax()
-            panels.append((f"{task} {main}".strip(), metric.iloc[0] if len(metric) else "metric",
-                           bands[bands["condition"] == main]))
-            if len(counts) > 1:
-                others.append(f"{task}: {len(counts) - 1} other condition(s)")
-        allbands = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        note = "One panel per task (its condition with the most architectures)"
-        if others:
-            note += "; not drawn: " + "; ".join(others)
-        note += ". Every task's and condition's bands are in learning_curves.csv."
+        panels, others = [], []
+        for b in bands:    # a panel per task: its condition with the most architectures (ties: the first by name)
+            counts = b.groupby("condition")["arch"].nunique().sort_index()
+            metric = inp.runs.loc[inp.runs["task"] == b["task"].iloc[0], "metric"].iloc[0]
+            panels.append((f"{b['task'].iloc[0]} {counts.idxmax()}".strip(), metric,
+                           b[b["condition"] == counts.idxmax()]))
+            others += [f"{b['task'].iloc[0]}: {len(counts) - 1} other condition(s)"] if len(counts) > 1 else []
+        note = "One panel per task (its condition with the most architectures)" + (
+            "; not drawn: " + "; ".join(others) if others else "") + \
+            ". Every task's and condition's bands are in learning_curves.csv."
         _add(s, w.figure("learning_curves", panels, colors, salt="curves", note=note))
-        if len(allbands):
-            ordered = allbands[["task"] + [c for c in allbands.columns if c != "task"]]
-            write(w.out / "learning_curves.csv", ordered.to_csv(index=False, lineterminator="\n"))
-            w.written.append("learning_curves.csv")
-    gens = []
-    for (task, arch), g in inp.runs[inp.runs["status"] == "ok"].groupby(["task", "arch"], sort=True):
-        for rd in g["run_dir"]:
-            p = run_path(inp.results_dir, rd)
-            if p is not None and (p / "generation.csv").is_file():
-                try:
-                    gens.append((f"{task} / {arch}", pd.read_csv(p / "generation.csv")))
-                except (pd.errors.ParserError, pd.errors.EmptyDataError):
-                    continue
-                break
+        allbands = pd.concat(bands, ignore_index=True)
+        w.csv("learning_curves", allbands[["task"] + [c for c in allbands.columns if c != "task"]])
+    gens = [(f"{task} / {arch}", f) for task, arch, p in _first_files(inp, "generation.csv")
+            if (f := read_csv(p)) is not None]
     _add(s, w.figure("generation", gens, salt="generation", title="Free-running generation",
-                         note="generation.csv of one run per architecture (the first ok seed)"))
+                     note="generation.csv of one run per architecture (the first ok seed)"))
     return s
+
+
+def _first_files(inp: Inputs, name: str) -> list[tuple[str, str, Path]]:
+    """(task, arch, path) of the file `name` of the first ok run of each task and cell that wrote one."""
+    out = []
+    for (task, arch), g in inp.runs[inp.runs["status"] == "ok"].groupby(["task", "arch"], sort=True):
+        paths = [p / name for p in (run_path(inp.results_dir, rd) for rd in g["run_dir"]) if p and (p / name).is_file()]
+        out += [(task, arch, paths[0])] if paths else []
+    return out
 
 
 def gradients_section(inp: Inputs, w: Writer, colors) -> Section:
     s = section("gradients", "||dL/dh_t|| against the lag T − t per architecture (log "
                 "scale), at initialisation and after training; the recurrent matrix's spectral radius; why "
                 "repeated application of one map vanishes or explodes; and the clipping ablation.")
-    g = inp.gradients
-    if len(g):
-        gt = tables.gradient_table(g)
-        _add(s, w.figure("gradient_flow", tables.gradient_curves(g), colors, salt="gradflow"),
-             w.table("gradients", gt, title="Spectral radius and decay per step",
+    if len(inp.gradients):
+        _add(s, w.figure("gradient_flow", tables.gradient_curves(inp.gradients), colors, salt="gradflow"),
+             w.table("gradients", tables.gradient_table(inp.gradients), title="Spectral radius and decay per step",
                      note="decay per step: the factor ρ of the least-squares fit ||dL/dh|| ≈ c·ρ^lag to the "
                           "mean curve; R² of that fit on the log scale."))
     else:
-        s.blocks.append(Block("nodata", note="no gradient diagnostics (gradients/**/gradients.csv)"))
-    _add(s, w.figure("iterated", figures.iterated_functions(), salt="iterated",
-                         title="Iterated functions",
-                         note="a recurrent network applies the same map at every step: iterated, a contraction "
-                              "flattens (vanishing), an expansion saturates or becomes chaotic (exploding)."))
-    ablation = tables.clipping_runs(inp.runs)
-    norms = load_step_norms(inp.results_dir, ablation, inp.curves)
-    ct = tables.clipping_table(inp.runs, norms)
-    if len(ct):
+        s.nodata("no gradient diagnostics (gradients/**/gradients.csv)")
+    _add(s, w.figure("iterated", iterated_functions(), salt="iterated", title="Iterated functions",
+                     note="a recurrent network applies the same map at every step: iterated, a contraction "
+                          "flattens (vanishing), an expansion saturates or becomes chaotic (exploding)."))
+    norms = load_step_norms(inp.results_dir, tables.clipping_runs(inp.runs), inp.curves)
+    if len(ct := tables.clipping_table(inp.runs, norms)):
         _add(s, w.figure("clipping", ct, inp.runs, norms, salt="clipping", title="Clipping ablation",
-                             note="per optimizer step from each run's steps.csv (else its curve.csv)"),
+                         note="per optimizer step from each run's steps.csv (else its curve.csv)"),
              w.table("clipping", ct, title="Clipping ablation: runs that differ only in the clip threshold",
                      note="spikes: steps whose gradient norm exceeds 10× the run's median."))
     else:
-        s.blocks.append(Block("nodata", title="Clipping ablation",
-                              note="no runs that differ only in the clipping threshold"))
+        s.nodata("no runs that differ only in the clipping threshold", "Clipping ablation")
     return s
 
 
@@ -447,67 +376,52 @@ def seq2seq_section(inp: Inputs, w: Writer) -> Section:
                 "attention, teacher forcing, beam width), like with like, and attention maps of a few examples.")
     st = tables.seq2seq_table(inp.runs)
     if not len(st):
-        return s.nodata("no runs with seq2seq model parameters (model_params.variant / attention / "
-                        "teacher_forcing / beam)")
+        return s.nodata("no runs of a seq2seq task (task_kind)")
     shown = pd.DataFrame({"task": st["task"], "condition": st["condition"], "variant": st["variant"],
-                          "arch": st["arch"],
-                          "metric": [f"{m} {_arrow(d)}" for m, d in zip(st["metric"], st["direction"])],
-                          "mean ± std (n)": [pm(m, sd, n) for m, sd, n in zip(st["mean"], st["std"], st["n"])],
+                          "arch": st["arch"], "metric": _metric(st), "mean ± std (n)": _pm(st),
                           "best": st["best"], "diverged": st["diverged"]})
-    _add(s, w.figure("seq2seq", st, salt="seq2seq"), w.table("seq2seq", st, shown, sortable=True))
-    examples = []
-    runs = inp.runs[inp.runs["status"] == "ok"]
-    col = seq_len_column(runs)
-    if len(runs):
-        order = runs.assign(_T=pd.to_numeric(runs[col], errors="coerce") if col else 0)
-        order = order.sort_values(["_T", "value", "seed"], ascending=[False, False, True], kind="mergesort")
-        labels = tables.variant_label(order)
-        for i, r in order.iterrows():
-            p = run_path(inp.results_dir, r["run_dir"])
-            if p is None or not (p / "attention.json").is_file():
-                continue
-            for k, e in enumerate(figures.attention_examples(load_json(p / "attention.json"))[:2]):
-                examples.append((f"{r['task']} {labels[i]} seed {fmt_num(r['seed'])} #{k}", e))
-            if len(examples) >= 4:
-                break
+    _add(s, w.figure("seq2seq", tables.seq2seq_runs(inp.runs), salt="seq2seq"),
+         w.table("seq2seq", st, shown, sortable=True))
+    examples = []    # the longest sequences' best runs first
+    runs = tables.seq2seq_runs(inp.runs[inp.runs["status"] == "ok"]).assign(_T=lambda d: d["seq_len"].astype(float))
+    for _, r in runs.sort_values(["_T", "value", "seed"], ascending=[False, False, True], kind="mergesort").iterrows():
+        p = run_path(inp.results_dir, r["run_dir"])
+        if len(examples) < 4 and p is not None and (p / "attention.json").is_file():
+            examples += [(f"{r['task']} {r['variant']} seed {fmt_num(r['seed'])} #{k}", e)
+                         for k, e in enumerate(figures.attention_examples(load_json(p / "attention.json"))[:2])]
     if examples:
         _add(s, w.figure("attention", examples, salt="attention", title="Attention weights",
-                             note="rows: output steps, columns: input steps (attention.json of the longest "
-                                  "sequences' best runs)."))
+                         note="rows: output steps, columns: input steps (attention.json of the longest "
+                              "sequences' best runs)."))
     else:
-        s.blocks.append(Block("nodata", title="Attention weights", note="no attention.json in the runs"))
+        s.nodata("no attention.json in the runs", "Attention weights")
     return s
 
 
 def lab_section(inp: Inputs, w: Writer) -> Section:
-    s = section("lab", "Each lab task's test metric and training wall time next to the "
-                "time the lab quotes for its own Keras runs (unnamed hardware): air quality ~30 s, electric "
-                "devices ~1 min, sentiment ~3 min, text generation ~23 min, learning to add ~5 min 30 s.")
+    s = section("lab", "Each task of the course-lab family: its test metric and training wall time next to the "
+                "time a source quotes for it (the lab's notes, for its own Keras runs on unnamed hardware).")
     lt = tables.lab_table(inp.runs)
     if not len(lt):
-        return s.nodata("no runs of the lab's tasks")
-    shown = pd.DataFrame({"lab task": lt["lab_task"], "task": lt["task"], "arch": lt["arch"],
-                          "metric": lt["metric"], "mean ± std (n)": [pm(m, sd, n) for m, sd, n in
-                                                                      zip(lt["mean"], lt["std"], lt["n"])],
-                          "wall time, s": lt["train_seconds"], "lab's time, s": lt["quoted_seconds"],
-                          "ratio": lt["ratio_to_quoted"], "device": lt["device"], "threads": lt["threads"]})
+        return s.nodata("no runs of the lab's tasks (task_family course-lab)")
+    shown = pd.DataFrame({"lab task": lt["task_title"], "task": lt["task"], "arch": lt["arch"],
+                          "metric": lt["metric"], "mean ± std (n)": _pm(lt),
+                          "wall time, s": lt["train_seconds"], "quoted time, s": lt["reference_seconds"],
+                          "ratio": lt["ratio_to_reference"], "quoted by": lt["reference_source"],
+                          "device": lt["device"], "threads": lt["threads"]})
     _add(s, w.table("lab", lt, shown), w.figure("lab_times", lt, salt="labtimes"))
-    for (task, arch), g in inp.runs[inp.runs["status"] == "ok"].groupby(["task", "arch"], sort=True):
-        for rd in g["run_dir"]:
-            p = run_path(inp.results_dir, rd)
-            if p is not None and (p / "samples.txt").is_file():
-                text = (p / "samples.txt").read_text(errors="replace")
-                cut = " (cut)" if len(text) > 3000 else ""
-                s.blocks.append(Block("pre", title=f"Generated samples: {task} / {arch}{cut}", html=text[:3000]))
-                break
+    for task, arch, path in _first_files(inp, "samples.txt"):
+        text = path.read_text(errors="replace")
+        cut = " (cut)" if len(text) > 3000 else ""
+        s.blocks.append(Block("pre", title=f"Generated samples: {task} / {arch}{cut}", html=text[:3000]))
     return s
 
 
 def throughput_section(inp: Inputs, w: Writer) -> Section:
     s = section("throughput",
-                "Step-samples per second (batch × sequence length / time) and GFLOP/s (the gate matrix "
-                "products: 2·gates·H·(I+H) per step-sample and direction, ×3 with the backward pass) per cell × "
-                "backend × shape, and the ratio to the fused kernel.")
+                "Step-samples per second (batch × sequence length / time) and GFLOP/s (the cell's own count of "
+                "its matrix products, CellSpec.flops, ×3 with the backward pass) per cell × backend × shape, and "
+                "the ratio to the fused kernel.")
     tt = tables.throughput_table(inp.throughput, inp.asv)
     if not len(tt):
         return s.nodata("no asv results and no throughput/*.csv")
@@ -526,15 +440,11 @@ def provenance_section(inp: Inputs, w: Writer) -> Section:
             flat = pd.json_normalize(data, sep=".")
             rows = pd.DataFrame({"key": flat.columns, "value": [fmt_num(v) if not isinstance(v, list) else
                                                                ", ".join(map(str, v)) for v in flat.iloc[0]]})
-            s.blocks.append(Block("table", title=name, html=table_html(rows, "prov_" + _uid(name))))
+            uid = "prov_" + re.sub(r"\W", "_", name, flags=re.ASCII)
+            s.blocks.append(Block("table", title=name, html=table_html(rows, uid)))
         else:
-            s.blocks.append(Block("pre", title=name, html=str(data) if not isinstance(data, str) else data))
+            s.blocks.append(Block("pre", title=name, html=str(data)))
     return s
-
-
-def _uid(name: str) -> str:
-    import re
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
 # ---- the page -----------------------------------------------------------------------
@@ -543,7 +453,6 @@ def _guard(fn: Callable[[], Section], sid: str) -> Section:
     try:
         return fn()
     except Exception as e:  # noqa: BLE001
-        import traceback
         tb = traceback.format_exception_only(type(e), e)[-1].strip()
         return section(sid).nodata(f"this section could not be built from these inputs: {tb}")
 
@@ -555,19 +464,13 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
     jobs: processes drawing figures (default: default_jobs()); the output is the same bytes
     for any number. timings: if given, filled with the wall seconds of each stage
     (scripts/bench_report.py; figures are counted where the page waits for them)."""
-    import time
-
     if method not in stats.METHODS:
-        from ..errors import unknown
         raise unknown("interval method", method, stats.METHODS)
-    timings = {} if timings is None else timings
-    clock = time.perf_counter()
+    timings, clock = {} if timings is None else timings, [time.perf_counter()]
 
     def lap(name):
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
+        clock.append(time.perf_counter())
+        timings[name] = clock[-1] - clock[-2]
 
     results_dir = Path(results_dir)
     inp = load(results_dir, asv_results)
@@ -575,22 +478,16 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     w = Writer(out, default_jobs() if jobs is None else jobs)
-    archs = list(inp.runs["arch"].unique()) + list(inp.gradients.get("arch", pd.Series()).unique())
-    colors = figures.palette(archs)   # one colour per architecture across every figure
+    colors = figures.palette([*inp.runs["arch"], *inp.gradients["arch"]])   # an architecture's colour everywhere
     verdicts = claimlib.evaluate(inp.runs, inp.gradients, method=method)
     lap("claims")
-    builders = [
-        ("summary", lambda: summary_section(inp, verdicts, w)),
-        ("lstm-gru", lambda: comparison_section(inp, w, method)),
-        ("long-dependencies", lambda: longdep_section(inp, w, colors)),
-        ("grid", lambda: grid_section(inp, w)),
-        ("curves", lambda: curves_section(inp, w, colors)),
-        ("gradients", lambda: gradients_section(inp, w, colors)),
-        ("seq2seq", lambda: seq2seq_section(inp, w)),
-        ("lab", lambda: lab_section(inp, w)),
-        ("throughput", lambda: throughput_section(inp, w)),
-        ("provenance", lambda: provenance_section(inp, w)),
-    ]
+    builders = [("summary", lambda: summary_section(inp, verdicts, w)),
+                ("lstm-gru", lambda: comparison_section(inp, w, method)),
+                ("long-dependencies", lambda: longdep_section(inp, w, colors)), ("grid", lambda: grid_section(inp, w)),
+                ("curves", lambda: curves_section(inp, w, colors)),
+                ("gradients", lambda: gradients_section(inp, w, colors)), ("seq2seq", lambda: seq2seq_section(inp, w)),
+                ("lab", lambda: lab_section(inp, w)), ("throughput", lambda: throughput_section(inp, w)),
+                ("provenance", lambda: provenance_section(inp, w))]
     sections = []
     try:
         for sid, fn in builders:
@@ -600,18 +497,14 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
         lap("figures")
     finally:
         w.close()
-    claims_table = pd.DataFrame([{"claim": c.name, "text": c.text, "source": c.source, "status": v.status,
-                                  "evidence": v.evidence} for c, v in verdicts])
-    w.table("claims", claims_table)
+    w.csv("claims", pd.DataFrame([{"claim": c.name, "text": c.text, "source": c.source, "status": v.status,
+                                   "evidence": v.evidence} for c, v in verdicts]))
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     page = env.get_template("index.html.j2").render(
         sections=sections, nav=[(sid, label) for sid, label, _ in SECTIONS], version=__version__,
-        results_name=results_dir.resolve().name,
-        method=method, tables=sorted(w.written), n_runs=len(inp.runs))
+        results_name=results_dir.resolve().name, method=method, tables=sorted(w.written), n_runs=len(inp.runs))
     write(out / "index.html", page)
     lap("render")
     return out / "index.html"
 
-
-__all__ = ["build", "Section", "Block"]

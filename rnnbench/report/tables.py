@@ -1,137 +1,75 @@
-"""The report's tables: pandas group-bys of the tidy runs table (and gradients, curves).
+"""The report's tables: pandas group-bys of the run records (and gradients, curves).
 
 Every function returns a plain DataFrame of numbers and names (written as CSV as is);
-html.py only formats them. "Like with like": runs are compared only within one
-*condition* = the task plus every resolved parameter (task params, training options,
-model params, layers, hidden, bidirectional) except the seed and the thing compared.
+html.py only formats them. Rows are placed by the record's fields alone (task_family,
+task_kind, seq_len, reference_seconds, ...), never by a task's or a cell's name.
+"Like with like": runs are compared only within one *condition* = the task plus every
+resolved parameter (task params, training options, model params, layers, hidden,
+bidirectional) except the seed and the thing compared.
 """
 from __future__ import annotations
 
 import math
-import re
-from functools import lru_cache
+import warnings
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
+from ..models.cells import CELLS
+from ..models.seq2seq import Options
 from . import stats
-from .inputs import find_column, seq_len_column
 
-# ---- names ------------------------------------------------------------------------
-# Canonical architecture -> the names a grid may use for it (first present wins).
-ARCH_ALIASES: dict[str, tuple[str, ...]] = {
-    "tanh": ("rnn", "tanh", "rnn_tanh", "rnn-tanh", "tanh-rnn", "elman", "vanilla", "srn"),
-    "lstm": ("lstm",),
-    "gru": ("gru",),
-    "gru-cho": ("gru-cho", "gru_cho", "cho-gru", "gru2014", "gru-v1"),
-    "irnn": ("irnn",),
-}
-# Section 2's pairs, in the style of Chung et al. 2014 and Jozefowicz et al. 2015.
+LONG_DEPENDENCY, COURSE_LAB = "long-dependency", "course-lab"      # task families the sections show
+# Section 2: every cell against LSTM (the reference of Jozefowicz et al. 2015), and the
+# papers' own pairs (Chung et al. 2014: LSTM vs GRU; the two GRU forms).
+REFERENCE = "lstm"
 PAIRS = (("lstm", "gru"), ("gru", "gru-cho"))
-
-LONGDEP = re.compile(r"adding|copy|temporal|order|pixel|mnist|digit", re.I)
-# The course lab's tasks and the times its notes quote for its own (Keras) runs.
-LAB_TASKS = (
-    ("air quality", r"air.?q|airquality|londonaq|^aq$", 30.0),
-    ("electric devices", r"electric", 60.0),
-    ("sentiment", r"sentiment|airline", 180.0),
-    ("text generation", r"textgen|text.?gen|poetry|char.?rnn", 23 * 60.0),
-    ("learning to add", r"learn.*add|addition|add.?digits|lab.?add|^add$", 5 * 60 + 30.0),
-)
-# model_params of encoder-decoders (rnnbench.models.seq2seq.Options), in label order
-SEQ2SEQ_KEYS = ("variant", "attention", "peek", "peeking", "teacher_forcing", "tf_decay", "beam", "beam_width",
-                "length_norm", "embed")
-
+CLIP = "params.train.clip"
+MODEL_PARAMS = "params.model_params."
 # Parameters that never make two runs unlike: identity, placement, bookkeeping.
 NOT_CONDITION = {"seed", "arch", "backend", "device", "threads", "eval_batch_size", "checkpoint_every",
                  "eval_every", "out", "data_dir", "task", "config_hash", "run_dir"}
 TOP_CONDITION = ("layers", "hidden", "bidirectional")
+STATUSES = ("ok", "diverged", "failed", "missing")
 
 
-def resolve_arch(runs: pd.DataFrame, canonical: str) -> str | None:
-    """The name `canonical` has in these runs (an alias), or None when absent."""
-    present = set(runs["arch"].dropna().unique()) if len(runs) else set()
-    for name in ARCH_ALIASES.get(canonical, (canonical,)):
-        if name in present:
-            return name
-    return None
+def pairs(archs: Iterable[str]) -> list[tuple[str, str]]:
+    """The comparisons of section 2 among the cells that ran: the papers' pairs, then each
+    other cell against the reference."""
+    present = set(archs)
+    out = [p for p in PAIRS if set(p) <= present]
+    return out + [(REFERENCE, a) for a in sorted(present - {REFERENCE}) if REFERENCE in present and (REFERENCE, a)
+                  not in out]
 
 
-def lab_task(task: str) -> tuple[str, float] | None:
-    for label, pattern, quoted in LAB_TASKS:
-        if re.search(pattern, str(task), re.I):
-            return label, quoted
-    return None
-
-
-def is_longdep(task: str) -> bool:
-    return bool(LONGDEP.search(str(task))) and lab_task(task) is None
-
-
-def model_param_columns(df: pd.DataFrame) -> list[str]:
-    return sorted(c for c in df.columns if "model_params." in c)
+def length_columns(runs: pd.DataFrame) -> list[str]:
+    """The task params that are the record's seq_len in every run (the task's length
+    parameter; another that always equals it varies with it): no condition of their own."""
+    T = runs["seq_len"].astype(float)
+    return [c for c in runs.columns if c.startswith("params.task_params.") and len(runs) and T.notna().all()
+            and (pd.to_numeric(runs[c], errors="coerce") == T).all()]
 
 
 def seq2seq_columns(df: pd.DataFrame) -> list[str]:
-    """Seq2seq model params, in SEQ2SEQ_KEYS order (the variant first)."""
-    cols = [c for c in model_param_columns(df) if c.rsplit(".", 1)[-1] in SEQ2SEQ_KEYS]
-    return sorted(cols, key=lambda c: (SEQ2SEQ_KEYS.index(c.rsplit(".", 1)[-1]), c))
-
-
-CLASSIFICATION_METRICS = ("accuracy", "acc", "macro_f1", "f1", "error", "error_rate", "top1")
-
-
-def task_kind(task: str, runs: pd.DataFrame | None = None) -> str:
-    """many_to_one | many_to_many | seq2seq: from a `kind` column, else the task registry,
-    else a guess from the name (the report must work without torch importable)."""
-    if runs is not None and "kind" in runs.columns:
-        k = runs.loc[runs["task"] == task, "kind"].dropna()
-        if len(k):
-            return str(k.iloc[0])
-    k = _registry_kind(task)
-    if k:
-        return k
-    if re.search(r"revers|seq2seq|translat|learn.*add|addition", task, re.I):
-        return "seq2seq"
-    if re.search(r"copy|textgen|text.?gen|poetry|char|sine|language|lm$", task, re.I):
-        return "many_to_many"
-    return "many_to_one"
-
-
-@lru_cache(maxsize=None)
-def _registry_kind(task: str) -> str | None:
-    try:
-        from ..tasks import TASKS
-        return str(TASKS.get(task).kind) if task in TASKS else None
-    except Exception:  # noqa: BLE001 - torch or a task module absent: fall back to the name
-        return None
+    """The encoder-decoder options given (model_params.*), in rnnbench.models.seq2seq.Options order."""
+    order = {k: i for i, k in enumerate(Options.keys())}
+    cols = [c for c in df.columns if c.startswith(MODEL_PARAMS) and df[c].notna().any()]
+    return sorted(cols, key=lambda c: (order.get(c[len(MODEL_PARAMS):], len(order)), c))
 
 
 # ---- conditions ---------------------------------------------------------------------
 def _fmt(v) -> str:
-    if v is None or v is pd.NA:
+    """A value as a condition's text: None (or nan) "None", floats %g."""
+    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and math.isnan(v)):
         return "None"
-    if isinstance(v, (float, np.floating)):
-        if math.isnan(v):
-            return "None"
-        return f"{float(v):g}"
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    return str(v)
+    return f"{float(v):g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
 def _short(col: str, cols: Iterable[str]) -> str:
     """`params.task_params.seq_len` -> `seq_len` (two parts when the last is ambiguous)."""
     last = col.rsplit(".", 1)[-1]
-    if sum(1 for c in cols if c.rsplit(".", 1)[-1] == last) > 1:
-        return ".".join(col.split(".")[-2:])
-    return last
-
-
-def _param_order(col: str) -> tuple:
-    part = col.split(".")[1] if col.count(".") >= 2 else ""
-    return ({"task_params": 0, "model_params": 1, "train": 2}.get(part, 3), col)
+    return ".".join(col.split(".")[-2:]) if sum(c.rsplit(".", 1)[-1] == last for c in cols) > 1 else last
 
 
 def condition_columns(df: pd.DataFrame, drop: Iterable[str] = ()) -> list[str]:
@@ -139,7 +77,8 @@ def condition_columns(df: pd.DataFrame, drop: Iterable[str] = ()) -> list[str]:
     layers, hidden, bidirectional, then task params, model params, training options."""
     drop = set(drop)
     cols = [c for c in TOP_CONDITION if c in df.columns]
-    cols += sorted((c for c in df.columns if c.startswith("params.")), key=_param_order)
+    cols += sorted((c for c in df.columns if c.startswith("params.")),      # task, model, then training params
+                   key=lambda c: ({"task_params": 0, "model_params": 1, "train": 2}.get(c.split(".")[1], 3), c))
     return [c for c in cols
             if c not in drop and c.rsplit(".", 1)[-1] not in drop and c.rsplit(".", 1)[-1] not in NOT_CONDITION
             and not (c.startswith("params.") and c.rsplit(".", 1)[-1] in TOP_CONDITION)]
@@ -150,30 +89,15 @@ def with_condition(df: pd.DataFrame, drop: Iterable[str] = ()) -> pd.DataFrame:
     (a short label naming only the columns that vary within the task)."""
     cols = condition_columns(df, drop)
     out = df.copy()
-    if not len(out):
-        out["cond"], out["condition"] = [], []
-        return out
     text = {c: [_fmt(v) for v in out[c].tolist()] for c in cols}   # plain lists: row loops stay cheap
     out["cond"] = ["|".join(vals) for vals in zip(*text.values())] if cols else ""
     labels = [""] * len(out)
-    tasks = out["task"].tolist()
-    rows_of: dict[str, list[int]] = {}
-    for k, t in enumerate(tasks):
-        rows_of.setdefault(t, []).append(k)
-    for task in sorted(rows_of):
-        rows = rows_of[task]
+    for rows in out["task"].reset_index(drop=True).groupby(out["task"].to_numpy()).indices.values():
         varying = [c for c in cols if len({text[c][k] for k in rows}) > 1]
         short = {c: _short(c, varying) for c in varying}
-        for k in rows:
-            # a parameter not given (None) is left out of the label; clipping's None is "off"
-            parts = []
-            for c in varying:
-                v = text[c][k]
-                if v == "None" and c.endswith(".clip"):
-                    v = "off"
-                if v != "None":
-                    parts.append(f"{short[c]}={v}")
-            labels[k] = ", ".join(parts)
+        for k in rows:   # a parameter not given (None) is left out of the label; clipping's None is "off"
+            vals = [(c, "off" if c == CLIP and text[c][k] == "None" else text[c][k]) for c in varying]
+            labels[k] = ", ".join(f"{short[c]}={v}" for c, v in vals if v != "None")
     out["condition"] = labels
     return out
 
@@ -182,12 +106,8 @@ def with_condition(df: pd.DataFrame, drop: Iterable[str] = ()) -> pd.DataFrame:
 def status_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per task: runs and how many are ok / diverged / failed / missing."""
     if not len(runs):
-        return pd.DataFrame(columns=["task", "archs", "runs", "ok", "diverged", "failed", "missing"])
-    counts = pd.crosstab(runs["task"], runs["status"])
-    for s in ("ok", "diverged", "failed", "missing"):
-        if s not in counts.columns:
-            counts[s] = 0
-    out = counts[["ok", "diverged", "failed", "missing"]].copy()
+        return pd.DataFrame(columns=["task", "archs", "runs", *STATUSES])
+    out = pd.crosstab(runs["task"], runs["status"]).reindex(columns=list(STATUSES), fill_value=0)
     out.insert(0, "runs", out.sum(axis=1))
     out.insert(0, "archs", runs.groupby("task")["arch"].nunique())
     out = out.reset_index()
@@ -196,57 +116,42 @@ def status_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, pd.DataFrame([{"task": "all", **total}])], ignore_index=True)
 
 
-def _uniq(s: pd.Series) -> list[str]:
+def uniq(s: pd.Series) -> list[str]:
+    """The distinct values given, as text, sorted."""
     return sorted({_fmt(v) for v in s.dropna().unique()} - {"None"})
 
 
-WHEN_COLUMNS = ("finished_at", "started_at", "timestamp", "date", "end_time", "start_time", "created")
-
-
-def summary(runs: pd.DataFrame, provenance: dict) -> dict:
-    """What ran, where and when (when only from the inputs: no clock is read here)."""
-    when = []
-    for c in WHEN_COLUMNS:
-        if c in runs.columns and runs[c].notna().any():
-            v = sorted(runs[c].dropna().astype(str))
-            when.append(f"{c}: {v[0]} .. {v[-1]}" if v[0] != v[-1] else f"{c}: {v[0]}")
-    for name, data in sorted(provenance.items()):
-        if isinstance(data, dict):
-            for k, v in sorted(data.items()):
-                if re.search(r"date|time|when|created|generated", str(k), re.I) \
-                        and not isinstance(v, (dict, list)):
-                    when.append(f"{name}: {k} = {v}")
-    seeds = runs["seed"].dropna()
-    return {
-        "n_runs": int(len(runs)),
-        "status": {s: int((runs["status"] == s).sum()) for s in ("ok", "diverged", "failed", "missing")},
-        "tasks": _uniq(runs["task"]),
-        "archs": _uniq(runs["arch"]),
-        "backends": _uniq(runs["backend"]),
-        "seeds": sorted({int(s) for s in seeds}),
-        "hosts": _uniq(runs["hostname"]),
-        "devices": _uniq(runs["device"]),
-        "threads": _uniq(runs["threads"]),
-        "when": when,
-    }
+def group_stats(g: pd.DataFrame) -> dict:
+    """What every table says of a group of like runs: the metric, how many runs of each status,
+    mean, std and best of the ok runs' values (n of them), the baseline, the solved fraction of
+    the finished runs (a diverged run is not solved; nan when the task has no solved rule)."""
+    vals = g.loc[g["status"] == "ok", "value"].dropna()
+    m, sd, n = stats.mean_std(vals)
+    d = g["direction"].iloc[0]
+    done = g[g["status"].isin(["ok", "diverged"])]["solved"]
+    return {"condition": g.get("condition", pd.Series([""])).iloc[0], "metric": g["metric"].iloc[0],
+            "direction": d, "runs": len(g),
+            **{st: int((g["status"] == st).sum()) for st in STATUSES}, "n": n, "mean": m, "std": sd,
+            "best": (vals.min() if d == "min" else vals.max()) if n else math.nan,
+            "baseline": float(g["baseline"].mean()),
+            "solved_frac": float(done.fillna(False).astype(bool).mean()) if done.notna().any() else math.nan}
 
 
 # ---- section 2: pairwise comparisons -------------------------------------------------
-def _side(g: pd.DataFrame) -> dict:
-    ok = g[g["status"] == "ok"]
-    m, s, n = stats.mean_std(ok["value"])
-    pe, _, _ = stats.mean_std(ok["seconds_per_epoch"] if ok["seconds_per_epoch"].notna().any()
-                              else g["seconds_per_epoch"])
-    return {"n": n, "runs": len(g), "diverged": int((g["status"] == "diverged").sum()), "mean": m, "std": s,
-            "n_params": float(g["n_params"].median()) if g["n_params"].notna().any() else math.nan,
-            "sec_per_epoch": pe, "backend": ",".join(_uniq(g["backend"])),
-            "devices": tuple(_uniq(g["device"])), "threads": tuple(_uniq(g["threads"]))}
-
-
 COMPARISON_COLUMNS = ["task", "condition", "metric", "direction", "a", "b", "n_a", "mean_a", "std_a",
                       "diverged_a", "n_b", "mean_b", "std_b", "diverged_b", "diff", "ci_low", "ci_high",
                       "method", "better", "n_params_a", "n_params_b", "smaller", "sec_per_epoch_a",
                       "sec_per_epoch_b", "time_ratio_b_a", "quicker", "note"]
+
+
+def _side(g: pd.DataFrame, x: str) -> dict:
+    """One arm of a comparison: _group's numbers, parameters, time per epoch (of the ok runs,
+    else of all), where it ran; keys suffixed `_x`."""
+    ok = g[g["status"] == "ok"]
+    side = {**group_stats(g), "n_params": float(g["n_params"].median()) if g["n_params"].notna().any() else math.nan,
+            "sec_per_epoch": (ok if ok["seconds_per_epoch"].notna().any() else g)["seconds_per_epoch"].mean(),
+            "where": (uniq(g["device"]), uniq(g["threads"])), "backend": ",".join(uniq(g["backend"]))}
+    return {f"{k}_{x}": v for k, v in side.items()}
 
 
 def compare(runs: pd.DataFrame, a: str, b: str, method: str = "welch", drop: Iterable[str] = ()) -> pd.DataFrame:
@@ -256,40 +161,26 @@ def compare(runs: pd.DataFrame, a: str, b: str, method: str = "welch", drop: Ite
     sub = runs[runs["arch"].isin([a, b])]
     if not len(sub) or a == b:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
-    sub = with_condition(sub, drop)
     rows = []
-    for (task, cond), g in sub.groupby(["task", "cond"], sort=True):
+    for (task, _), g in with_condition(sub, drop).groupby(["task", "cond"], sort=True):
         ga, gb = g[g["arch"] == a], g[g["arch"] == b]
-        finished = ["ok", "diverged"]
-        if not ga["status"].isin(finished).any() or not gb["status"].isin(finished).any():
+        if not ga["status"].isin(["ok", "diverged"]).any() or not gb["status"].isin(["ok", "diverged"]).any():
             continue   # nothing to compare yet (the grid table shows what is missing)
-        sa, sb = _side(ga), _side(gb)
-        direction = g["direction"].iloc[0]
+        r = {"task": task, "a": a, "b": b, "method": method, **group_stats(g), **_side(ga, "a"), **_side(gb, "b")}
         iv = stats.interval(ga.loc[ga["status"] == "ok", "value"], gb.loc[gb["status"] == "ok", "value"], method)
-        verdict = stats.better(iv, direction)
-        tiv = stats.interval(ga["seconds_per_epoch"], gb["seconds_per_epoch"], method)
-        notes = []
-        if sa["devices"] != sb["devices"] or sa["threads"] != sb["threads"]:
-            notes.append("timings from different devices/threads")
-        if sa["backend"] != sb["backend"]:
-            notes.append(f"backends {sa['backend'] or '?'} vs {sb['backend'] or '?'}")
-        if not iv.defined:
-            notes.append("interval needs >= 2 ok runs per side")
-        rows.append({
-            "task": task, "condition": g["condition"].iloc[0], "metric": g["metric"].iloc[0],
-            "direction": direction, "a": a, "b": b,
-            "n_a": sa["n"], "mean_a": sa["mean"], "std_a": sa["std"], "diverged_a": sa["diverged"],
-            "n_b": sb["n"], "mean_b": sb["mean"], "std_b": sb["std"], "diverged_b": sb["diverged"],
-            "diff": iv.diff, "ci_low": iv.low, "ci_high": iv.high, "method": method,
-            "better": a if verdict > 0 else b if verdict < 0 else "",
-            "n_params_a": sa["n_params"], "n_params_b": sb["n_params"],
-            "smaller": (a if sa["n_params"] < sb["n_params"] else b if sb["n_params"] < sa["n_params"] else "")
-            if not (math.isnan(sa["n_params"]) or math.isnan(sb["n_params"])) else "",
-            "sec_per_epoch_a": sa["sec_per_epoch"], "sec_per_epoch_b": sb["sec_per_epoch"],
-            "time_ratio_b_a": sb["sec_per_epoch"] / sa["sec_per_epoch"] if sa["sec_per_epoch"] else math.nan,
-            "quicker": a if tiv.sign() < 0 else b if tiv.sign() > 0 else "",
-            "note": "; ".join(notes),
-        })
+        verdict, quick = stats.better(iv, r["direction"]), stats.interval(
+            ga["seconds_per_epoch"], gb["seconds_per_epoch"], method).sign()
+        pa, pb = r["n_params_a"], r["n_params_b"]
+        notes = [text for bad, text in ((r["where_a"] != r["where_b"], "timings from different devices/threads"),
+                                        (r["backend_a"] != r["backend_b"],
+                                         f"backends {r['backend_a'] or '?'} vs {r['backend_b'] or '?'}"),
+                                        (not iv.defined, "interval needs >= 2 ok runs per side")) if bad]
+        rows.append({**r, "diff": iv.diff, "ci_low": iv.low, "ci_high": iv.high,
+                     "better": a if verdict > 0 else b if verdict < 0 else "",
+                     "smaller": a if pa < pb else b if pb < pa else "",     # nan compares False: ""
+                     "time_ratio_b_a": r["sec_per_epoch_b"] / r["sec_per_epoch_a"] if r["sec_per_epoch_a"]
+                     else math.nan,
+                     "quicker": a if quick < 0 else b if quick > 0 else "", "note": "; ".join(notes)})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
@@ -299,28 +190,15 @@ LONGDEP_COLUMNS = ["task", "condition", "arch", "seq_len", "metric", "direction"
 
 
 def longdep_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Metric vs sequence length per architecture for the long-dependency tasks."""
-    sub = runs[runs["task"].map(is_longdep)]
+    """Metric vs sequence length (the record's seq_len) per architecture, for the tasks of the
+    long-dependency family; a task of fixed length (no length parameter) keeps T = nan."""
+    sub = runs[runs["task_family"] == LONG_DEPENDENCY]
     if not len(sub):
         return pd.DataFrame(columns=LONGDEP_COLUMNS)
-    col = seq_len_column(sub) or "_no_seq_len"
-    if col not in sub.columns:
-        sub = sub.assign(_no_seq_len=np.nan)
-    # tasks of a fixed length (temporal order, pixel digits) keep T = nan: one point per arch
-    sub = with_condition(sub, drop=[col])
-    sub = sub.assign(seq_len=pd.to_numeric(sub[col], errors="coerce"))
-    rows = []
-    for (task, cond, arch, T), g in sub.groupby(["task", "cond", "arch", "seq_len"], sort=True, dropna=False):
-        ok = g[g["status"] == "ok"]
-        m, s, n = stats.mean_std(ok["value"])
-        done = g[g["status"].isin(["ok", "diverged"])]
-        solved = done["solved"].map(lambda v: bool(v) if v is not pd.NA and v is not None else False) \
-            if done["solved"].notna().any() else None
-        rows.append({"task": task, "condition": g["condition"].iloc[0], "arch": arch, "seq_len": T,
-                     "metric": g["metric"].iloc[0], "direction": g["direction"].iloc[0],
-                     "runs": len(g), "n": n, "diverged": int((g["status"] == "diverged").sum()),
-                     "mean": m, "std": s, "baseline": float(g["baseline"].mean()),
-                     "solved_frac": float(solved.mean()) if solved is not None and len(done) else math.nan})
+    sub = pd.concat([with_condition(g, drop=length_columns(g)) for _, g in sub.groupby("task")])
+    sub = sub.assign(seq_len=sub["seq_len"].astype(float))   # nan: a task of fixed length
+    rows = [{"task": task, "arch": arch, "seq_len": T, **group_stats(g)}
+            for (task, _, arch, T), g in sub.groupby(["task", "cond", "arch", "seq_len"], sort=True, dropna=False)]
     return pd.DataFrame(rows, columns=LONGDEP_COLUMNS)
 
 
@@ -336,23 +214,11 @@ def grid_table(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=GRID_COLUMNS)
     sub = with_condition(runs, drop=["bidirectional", "layers", "hidden"])
     sub["condition"], sub["cond"] = _with_shape(sub)
-    rows = []
-    for (arch, task, cond, label), g in sub.groupby(["arch", "task", "cond", "condition"], sort=True):
-        ok = g[g["status"] == "ok"]
-        m, s, n = stats.mean_std(ok["value"])
-        direction = g["direction"].iloc[0]
-        vals = ok["value"].dropna()
-        solved = g["solved"].dropna()
-        rows.append({"arch": arch, "task": task, "condition": label, "metric": g["metric"].iloc[0],
-                     "direction": direction, "runs": len(g),
-                     **{s_: int((g["status"] == s_).sum()) for s_ in ("ok", "diverged", "failed", "missing")},
-                     "mean": m, "std": s,
-                     "best": (vals.min() if direction == "min" else vals.max()) if len(vals) else math.nan,
-                     "baseline": float(g["baseline"].mean()),
-                     "solved_frac": float(solved.astype(bool).mean()) if len(solved) else math.nan,
-                     "n_params": float(g["n_params"].median()) if g["n_params"].notna().any() else math.nan,
-                     "sec_per_epoch": float(g["seconds_per_epoch"].mean()),
-                     "train_seconds": float(g["train_seconds"].mean())})
+    rows = [{"arch": arch, "task": task, **group_stats(g),
+             "solved_frac": float(g["solved"].dropna().astype(bool).mean()) if g["solved"].notna().any() else math.nan,
+             "n_params": float(g["n_params"].median()) if g["n_params"].notna().any() else math.nan,
+             "sec_per_epoch": float(g["seconds_per_epoch"].mean()), "train_seconds": float(g["train_seconds"].mean())}
+            for (arch, task, _, _), g in sub.groupby(["arch", "task", "cond", "condition"], sort=True)]
     return pd.DataFrame(rows, columns=GRID_COLUMNS)
 
 
@@ -373,23 +239,19 @@ def _with_shape(sub: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 # ---- section 5: learning curves -----------------------------------------------------
 def curves_by_run(curves: pd.DataFrame) -> dict:
     """run index -> its curve rows (split once: selecting per run is O(all rows) each time)."""
-    if not len(curves):
-        return {}
-    return {i: c for i, c in curves.groupby("run", sort=True)}
+    return dict(tuple(curves.groupby("run", sort=True))) if len(curves) else {}
 
 
 def curve_arrays(curves: pd.DataFrame, column: str = "val_metric") -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """run -> (steps, values) sorted by step, rows without a value dropped (numpy, no pandas per run)."""
     if not len(curves) or column not in curves.columns:
         return {}
-    c = curves[["run", "step", column]].dropna()
-    c = c.sort_values(["run", "step"], kind="mergesort")
+    c = curves[["run", "step", column]].dropna().sort_values(["run", "step"], kind="mergesort")
     run = c["run"].to_numpy()
     cuts = np.flatnonzero(np.diff(run)) + 1
-    steps = np.split(c["step"].to_numpy(float), cuts)
-    vals = np.split(c[column].to_numpy(float), cuts)
-    firsts = run[np.r_[0, cuts]] if len(run) else []
-    return {int(r): (x, y) for r, x, y in zip(firsts, steps, vals)}
+    return {int(r): (x, y) for r, x, y in zip(run[np.r_[0, cuts]] if len(run) else [],
+                                               np.split(c["step"].to_numpy(float), cuts),
+                                               np.split(c[column].to_numpy(float), cuts))}
 
 
 def curve_bands(runs: pd.DataFrame, curves: pd.DataFrame, task: str, max_points: int = 200,
@@ -397,14 +259,9 @@ def curve_bands(runs: pd.DataFrame, curves: pd.DataFrame, task: str, max_points:
     """val_metric vs step per (condition, arch): mean, min, max over seeds on a common grid."""
     cols = ["condition", "arch", "step", "mean", "low", "high", "seeds"]
     arrays = curve_arrays(curves) if arrays is None else arrays
-    if not arrays:
-        return pd.DataFrame(columns=cols)
     sub = runs[(runs["task"] == task) & runs.index.isin(list(arrays))]
-    if not len(sub):
-        return pd.DataFrame(columns=cols)
-    sub = with_condition(sub)
     out = []
-    for (label, arch), g in sub.groupby(["condition", "arch"], sort=True):
+    for (label, arch), g in with_condition(sub).groupby(["condition", "arch"], sort=True):
         cs = [arrays[i] for i in g.index if i in arrays and len(arrays[i][0])]
         if not cs:
             continue
@@ -415,22 +272,12 @@ def curve_bands(runs: pd.DataFrame, curves: pd.DataFrame, task: str, max_points:
         for k, (x, y) in enumerate(cs):
             inside = (grid >= x.min()) & (grid <= x.max())
             ys[k, inside] = np.interp(grid[inside], x, y)
-        with np.errstate(all="ignore"), _quiet():
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # all-nan columns: nan, as meant
             out.append(pd.DataFrame({"condition": label, "arch": arch, "step": grid,
                                      "mean": np.nanmean(ys, axis=0), "low": np.nanmin(ys, axis=0),
                                      "high": np.nanmax(ys, axis=0), "seeds": np.isfinite(ys).sum(axis=0)}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
 
 
 # ---- section 6: gradients and clipping ------------------------------------------------
@@ -452,24 +299,16 @@ def gradient_table(grads: pd.DataFrame) -> pd.DataFrame:
     if not len(grads):
         return pd.DataFrame(columns=GRAD_TABLE_COLUMNS)
     rows = []
-    per = grads.groupby(["task", "arch", "phase", "state"], sort=True, dropna=False)
-    for (task, arch, phase, state), g in per:
+    for (task, arch, phase, state), g in grads.groupby(["task", "arch", "phase", "state"], sort=True, dropna=False):
         mean = g.groupby("lag")["norm"].mean()
         slope, r2, _ = stats.loglinear_fit(mean.index, mean.values)
         rows.append({"task": task, "arch": arch, "phase": phase, "state": state,
                      "curves": int(g.groupby(["source", "seed", "layer", "direction"], dropna=False).ngroups),
-                     "lags": int(mean.index.nunique()),
-                     "spectral_radius": float(g["spectral_radius"].mean()),
-                     "sigma_max": float(g["sigma_max"].mean()),
+                     "lags": int(mean.index.nunique()), "spectral_radius": float(g["spectral_radius"].mean()),
+                     "sigma_max": float(g["sigma_max"].mean()), "r2_loglinear": r2,
                      "decay_per_step": math.exp(slope) if math.isfinite(slope) else math.nan,
-                     "r2_loglinear": r2,
-                     "norm_lag0": float(mean.iloc[0]) if len(mean) else math.nan,
-                     "norm_lag_max": float(mean.iloc[-1]) if len(mean) else math.nan})
+                     "norm_lag0": float(mean.iloc[0]), "norm_lag_max": float(mean.iloc[-1])})
     return pd.DataFrame(rows, columns=GRAD_TABLE_COLUMNS)
-
-
-def clip_column(runs: pd.DataFrame) -> str | None:
-    return find_column(runs, "clip", "clip_norm", "grad_clip")
 
 
 CLIP_COLUMNS = ["task", "arch", "condition", "group", "clip", "runs", "diverged", "ok", "mean",
@@ -479,11 +318,10 @@ CLIP_COLUMNS = ["task", "arch", "condition", "group", "clip", "runs", "diverged"
 def clipping_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs of clipping ablations (groups of like runs with >= 2 clip settings), with
     `cond` (the condition but the clip) and `clip` ("off" for None)."""
-    col = clip_column(runs)
-    if col is None or not len(runs):
+    if CLIP not in runs.columns or not len(runs):
         return runs.iloc[0:0].assign(cond="", clip="")
-    sub = with_condition(runs, drop=[col])
-    sub["clip"] = sub[col].map(_fmt).replace({"None": "off", "nan": "off", "False": "off"})
+    sub = with_condition(runs, drop=[CLIP])
+    sub["clip"] = sub[CLIP].map(_fmt).replace({"None": "off", "nan": "off", "False": "off"})
     return sub.groupby(["task", "arch", "cond"]).filter(lambda g: g["clip"].nunique() >= 2)
 
 
@@ -494,28 +332,19 @@ def clipping_table(runs: pd.DataFrame, curves: pd.DataFrame, spike: float = 10.0
     sub = clipping_runs(runs)
     if not len(sub):
         return pd.DataFrame(columns=CLIP_COLUMNS)
-    stats_by_run = {}
-    if len(curves) and "grad_norm" in curves.columns:
-        gn = curves[curves["grad_norm"].notna()]
-        for i, c in gn.groupby("run"):
-            v = c["grad_norm"].to_numpy(float)
-            v = v[np.isfinite(v)]
-            med = np.median(v) if len(v) else math.nan
-            stats_by_run[i] = (float(v.max()) if len(v) else math.nan,
-                               int((v > spike * med).sum()) if len(v) and med > 0 else 0)
+    by_run = {}    # run -> (largest finite norm, spikes)
+    for i, c in (curves[curves["grad_norm"].notna()].groupby("run") if len(curves) else []):
+        v = c["grad_norm"].to_numpy(float)
+        v = v[np.isfinite(v)]
+        med = np.median(v) if len(v) else math.nan
+        by_run[i] = (float(v.max()) if len(v) else math.nan, int((v > spike * med).sum()) if med > 0 else 0)
     rows = []
-    group = 0
-    for (task, arch, cond), g in sub.groupby(["task", "arch", "cond"], sort=True):
-        group += 1
+    for group, ((task, arch, _), g) in enumerate(sub.groupby(["task", "arch", "cond"], sort=True), start=1):
         for clip, h in g.groupby("clip", sort=True):
-            ok = h[h["status"] == "ok"]
-            mx = [stats_by_run[i][0] for i in h.index if i in stats_by_run]
-            sp = [stats_by_run[i][1] for i in h.index if i in stats_by_run]
-            rows.append({"task": task, "arch": arch, "condition": h["condition"].iloc[0], "group": group,
-                         "clip": clip, "runs": len(h), "diverged": int((h["status"] == "diverged").sum()),
-                         "ok": len(ok), "mean": stats.mean_std(ok["value"])[0],
-                         "max_grad_norm": float(np.max(mx)) if mx else math.nan,
-                         "spikes": int(np.sum(sp)) if sp else 0})
+            seen = [by_run[i] for i in h.index if i in by_run]
+            rows.append({"task": task, "arch": arch, "group": group, "clip": clip, **group_stats(h),
+                         "max_grad_norm": max(m for m, _ in seen) if seen else math.nan,
+                         "spikes": sum(k for _, k in seen)})
     return pd.DataFrame(rows, columns=CLIP_COLUMNS)
 
 
@@ -528,88 +357,61 @@ def variant_label(runs: pd.DataFrame) -> pd.Series:
     """'attention (additive), teacher_forcing=0.5, beam=4'-style label from the seq2seq
     model params given (those not given are left out)."""
     cols = seq2seq_columns(runs)
-    if not cols:
-        return pd.Series("", index=runs.index, dtype=object)
-    names = [c.rsplit(".", 1)[-1] for c in cols]
 
     def label(r):
-        given = {k: _fmt(r[c]) for k, c in zip(names, cols) if _fmt(r[c]) != "None"}
+        given = {c[len(MODEL_PARAMS):]: _fmt(r[c]) for c in cols if _fmt(r[c]) != "None"}
         head = given.pop("variant", "")
         if "attention" in given and (not head or "attention" in head):
             head = f"{head or 'attention'} ({given.pop('attention')})"
         parts = ([head] if head else []) + [f"{k}={v}" for k, v in given.items()]
         return ", ".join(parts) or "default"
-    return runs.apply(label, axis=1)
+    return runs.apply(label, axis=1) if cols else pd.Series("", index=runs.index, dtype=object)
 
 
-def seq2seq_rows(runs: pd.DataFrame) -> pd.Series:
-    """Runs of encoder-decoders: a seq2seq task (registry / name) or seq2seq model params set."""
-    if not len(runs):
-        return pd.Series(False, index=runs.index)
-    kinds = {t: task_kind(t, runs) for t in runs["task"].unique()}
-    mask = runs["task"].map(kinds) == "seq2seq"
-    cols = seq2seq_columns(runs)
-    if cols:
-        mask |= runs[cols].notna().any(axis=1) & runs["task"].map(lambda t: lab_task(t) is None or
-                                                                   kinds[t] == "seq2seq")
-    return mask
+def seq2seq_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of seq2seq tasks (task_kind), with their condition but the variant, and the variant."""
+    sub = runs[runs["task_kind"] == "seq2seq"]
+    sub = with_condition(sub, drop=seq2seq_columns(sub))
+    return sub.assign(variant=variant_label(sub) if len(sub) else "")
 
 
 def seq2seq_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per task, condition, variant and cell: the primary metric, and every other
-    `metrics.*accuracy*` (token / char accuracy) as mean columns."""
-    sub = runs[seq2seq_rows(runs)]
+    """Per seq2seq task, condition, variant and cell: the primary metric, and every other
+    test metric the runs recorded (`metrics.*`: token / char accuracy, ...) as mean columns."""
+    sub = seq2seq_runs(runs)
     if not len(sub):
         return pd.DataFrame(columns=SEQ2SEQ_COLUMNS)
-    cols = seq2seq_columns(sub)
-    sub = with_condition(sub, drop=cols)
-    sub["variant"] = variant_label(sub)
-    extra = sorted(c for c in sub.columns if c.startswith("metrics.") and "acc" in c and sub[c].notna().any())
+    extra = sorted(c for c in sub.columns if c.startswith("metrics.") and sub[c].notna().any())
     rows = []
-    for (task, cond, variant, arch), g in sub.groupby(["task", "cond", "variant", "arch"], sort=True):
+    for (task, _, variant, arch), g in sub.groupby(["task", "cond", "variant", "arch"], sort=True):
+        row = {"task": task, "variant": variant, "arch": arch, **group_stats(g)}
         ok = g[g["status"] == "ok"]
-        m, s, n = stats.mean_std(ok["value"])
-        vals = ok["value"].dropna()
-        d = g["direction"].iloc[0]
-        row = {"task": task, "condition": g["condition"].iloc[0], "variant": variant, "arch": arch,
-               "metric": g["metric"].iloc[0], "direction": d, "runs": len(g), "n": n,
-               "diverged": int((g["status"] == "diverged").sum()), "mean": m, "std": s,
-               "best": (vals.min() if d == "min" else vals.max()) if len(vals) else math.nan}
-        for c in extra:
-            if c != f"metrics.{row['metric']}":
-                row[c.split(".", 1)[1]] = stats.mean_std(pd.to_numeric(ok[c], errors="coerce"))[0]
+        row = {c: row[c] for c in SEQ2SEQ_COLUMNS} | {c.split(".", 1)[1]: stats.mean_std(ok[c])[0] for c in extra
+                                                       if c != f"metrics.{row['metric']}"}
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 # ---- section 8: the course lab --------------------------------------------------------
-LAB_COLUMNS = ["lab_task", "task", "arch", "metric", "runs", "n", "mean", "std", "train_seconds",
-               "quoted_seconds", "ratio_to_quoted", "device", "threads"]
+LAB_COLUMNS = ["task_title", "task", "arch", "metric", "runs", "n", "mean", "std", "train_seconds",
+               "reference_seconds", "ratio_to_reference", "reference_source", "reference_setting", "device",
+               "threads"]
 
 
 def lab_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The course lab's tasks (task_family): metric and wall time beside the time the lab quotes
+    (the record's reference_seconds, its source and setting)."""
     rows = []
-    for (task, arch), g in runs.groupby(["task", "arch"], sort=True):
-        lab = lab_task(task)
-        if lab is None:
-            continue
-        ok = g[g["status"] == "ok"]
-        m, s, n = stats.mean_std(ok["value"])
-        t = float(ok["train_seconds"].mean()) if len(ok) else math.nan
-        rows.append({"lab_task": lab[0], "task": task, "arch": arch, "metric": g["metric"].iloc[0],
-                     "runs": len(g), "n": n, "mean": m, "std": s, "train_seconds": t,
-                     "quoted_seconds": lab[1], "ratio_to_quoted": t / lab[1],
-                     "device": ",".join(_uniq(g["device"])), "threads": ",".join(_uniq(g["threads"]))})
-    order = {label: i for i, (label, _, _) in enumerate(LAB_TASKS)}
-    df = pd.DataFrame(rows, columns=LAB_COLUMNS)
-    if len(df):
-        df = df.assign(_o=df["lab_task"].map(order)).sort_values(["_o", "task", "arch"], kind="mergesort") \
-            .drop(columns="_o").reset_index(drop=True)
-    return df
+    for (task, arch), g in runs[runs["task_family"] == COURSE_LAB].groupby(["task", "arch"], sort=True):
+        t, ref = g.loc[g["status"] == "ok", "train_seconds"].mean(), g["reference_seconds"].max()
+        rows.append({"task_title": g["task_title"].iloc[0], "task": task, "arch": arch, **group_stats(g),
+                     "train_seconds": t, "reference_seconds": ref, "ratio_to_reference": t / ref,
+                     **{c: ", ".join(uniq(g[c])) for c in ("reference_source", "reference_setting", "device",
+                                                            "threads")}})
+    return pd.DataFrame(rows, columns=LAB_COLUMNS)
 
 
 # ---- section 9: kernel throughput ------------------------------------------------------
-GATES = {"rnn": 1, "tanh": 1, "relu": 1, "irnn": 1, "elman": 1, "gru": 3, "lstm": 4}
 THROUGHPUT_COLUMNS = ["source", "arch", "backend", "pass", "bidirectional", "layers", "shape", "batch", "seq_len",
                       "input", "hidden", "device", "threads", "seconds", "step_samples_per_s", "gflops",
                       "ratio_to_fused"]
@@ -618,14 +420,11 @@ FUSED = ("fused", "cudnn", "onednn")
 
 
 def _gflop(arch, layers, input_, hidden, bidirectional, pass_) -> float:
-    """Multiply-adds of the gate matmuls per step-sample (x2 flops), x3 with backward."""
-    g = next((v for k, v in GATES.items() if str(arch).lower().startswith(k)), math.nan)
-    dirs = 2 if bidirectional else 1
-    flop = 0.0
-    for layer in range(int(layers)):
-        i = input_ if layer == 0 else hidden * dirs
-        flop += dirs * 2 * g * hidden * (i + hidden)
-    return flop * (3 if "backward" in str(pass_) else 1) / 1e9
+    """GFLOP per step-sample (CellSpec.flops: the gate matmuls, x3 with backward); nan for unknown cells."""
+    if arch not in CELLS or not (math.isfinite(input_) and math.isfinite(hidden)):
+        return math.nan
+    return CELLS.get(arch).flops(input_size=int(input_), hidden=int(hidden), layers=int(layers),
+                                 bidirectional=bool(bidirectional), backward="backward" in str(pass_)) / 1e9
 
 
 ASV_KINDS = {"track_step_samples_per_s": "step_samples_per_s", "track_gflops": "gflops"}
@@ -634,11 +433,8 @@ ASV_KINDS = {"track_step_samples_per_s": "step_samples_per_s", "track_gflops": "
 def _shape_dims(shape) -> list:
     """"NxTxIxH" / "NxTxH" -> [N, T, I, H]; a shape's name (asv's "latency", ...) -> [None] * 4."""
     parts = str(shape).lower().split("x")
-    if len(parts) == 3:
-        parts = [parts[0], parts[1], parts[2], parts[2]]
-    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
-        return [None] * 4
-    return [int(p) for p in parts]
+    parts = parts + parts[-1:] if len(parts) == 3 else parts
+    return [int(p) for p in parts] if len(parts) == 4 and all(p.strip().isdigit() for p in parts) else [None] * 4
 
 
 def _asv_throughput(asv: pd.DataFrame) -> pd.DataFrame:
@@ -648,10 +444,7 @@ def _asv_throughput(asv: pd.DataFrame) -> pd.DataFrame:
     if not len(asv):
         return pd.DataFrame()
     df = asv[asv["value"].notna()].copy()
-    alias = {"cell": "arch", "rnn_type": "arch", "impl": "backend", "batch_size": "batch", "pass_": "pass",
-             "T": "seq_len", "length": "seq_len", "input_size": "input", "hidden_size": "hidden",
-             "num_layers": "layers", "bidi": "bidirectional"}
-    df = df.rename(columns={k: v for k, v in alias.items() if k in df.columns and v not in df.columns})
+    df = df.rename(columns={"pass_": "pass"})     # the kernels suite's name (`pass` is Python's)
     if not {"arch", "backend"} <= set(df.columns) or not ({"shape", "batch"} & set(df.columns)):
         return pd.DataFrame()
     method = df["benchmark"].astype(str).str.rsplit(".", n=1).str[-1]
@@ -660,9 +453,8 @@ def _asv_throughput(asv: pd.DataFrame) -> pd.DataFrame:
     if "shape" in df.columns:
         df = df[df["shape"].notna()]
         dims = df["shape"].map(_shape_dims)
-        for k, name in enumerate(("batch", "seq_len", "input", "hidden")):
-            if name not in df.columns:
-                df[name] = dims.map(lambda d: d[k])
+        df = df.assign(**{name: dims.str[k] for k, name in enumerate(("batch", "seq_len", "input", "hidden"))
+                          if name not in df.columns})
     else:
         df["shape"] = ""
     if "direction" in df.columns and "bidirectional" not in df.columns:
@@ -691,15 +483,13 @@ def throughput_table(throughput: pd.DataFrame, asv: pd.DataFrame) -> pd.DataFram
     defaults = {"device": "?", "threads": "?", "backend": "?", "pass": "forward", "bidirectional": False,
                 "layers": 1, "input": np.nan, "hidden": np.nan, "seq_len": np.nan, "batch": np.nan,
                 "seconds": np.nan, "step_samples_per_s": np.nan, "gflops": np.nan, "source": "?", "shape": ""}
-    for c, v in defaults.items():
-        if c not in df.columns:
-            df[c] = v
-    df["bidirectional"] = df["bidirectional"].map(lambda v: str(v).lower() in ("true", "1", "1.0", "bi"))
-    for c in ("layers", "batch", "seq_len", "input", "hidden", "seconds", "step_samples_per_s", "gflops"):
-        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df = df.assign(**{c: v for c, v in defaults.items() if c not in df.columns})
+    df = df.assign(bidirectional=df["bidirectional"].map(lambda v: str(v).lower() in ("true", "1", "1.0", "bi")),
+                   **{c: pd.to_numeric(df[c], errors="coerce") for c in ("layers", "batch", "seq_len", "input",
+                                                                      "hidden", "seconds", "step_samples_per_s",
+                                                                      "gflops")},
+                   **{c: df[c].map(_fmt).replace("None", "?") for c in ("device", "threads")})
     df["layers"] = df["layers"].fillna(1)
-    df["device"] = df["device"].map(_fmt).replace("None", "?")
-    df["threads"] = df["threads"].map(_fmt).replace("None", "?")
     dims = ["x".join("?" if v == "None" else v for v in map(_fmt, (b, t, i, h)))
             for b, t, i, h in zip(df["batch"], df["seq_len"], df["input"], df["hidden"])]
     named = [_fmt(v) for v in df["shape"].tolist()]
@@ -707,19 +497,14 @@ def throughput_table(throughput: pd.DataFrame, asv: pd.DataFrame) -> pd.DataFram
     need = df["step_samples_per_s"].isna() & (df["seconds"] > 0)
     df.loc[need, "step_samples_per_s"] = df.loc[need, "batch"] * df.loc[need, "seq_len"] / df.loc[need, "seconds"]
     need = df["gflops"].isna() & df["step_samples_per_s"].notna()
-    if need.any():
-        sel = df.loc[need]
-        df.loc[need, "gflops"] = [
-            _gflop(a, lay if lay == lay else 1, i if i == i else h, h, bi, p) * sps
-            for a, lay, i, h, bi, p, sps in zip(sel["arch"], sel["layers"], sel["input"], sel["hidden"],
-                                                 sel["bidirectional"], sel["pass"], sel["step_samples_per_s"])]
+    df.loc[need, "gflops"] = [_gflop(r.arch, r.layers, r.input if r.input == r.input else r.hidden, r.hidden,
+                                     r.bidirectional, r.pass_) * r.step_samples_per_s
+                              for r in df[need].rename(columns={"pass": "pass_"}).itertuples(index=False)]
     df = df.groupby(["source", "arch", "backend", "pass"] + SHAPE, sort=True, dropna=False)[
         ["seconds", "step_samples_per_s", "gflops"]].median().reset_index()
     key = ["source", "arch", "pass"] + SHAPE
-    fused = df[df["backend"].astype(str).str.lower().isin(FUSED)]
-    fused = fused.groupby(key, dropna=False)[["step_samples_per_s", "seconds"]].agg(
-        {"step_samples_per_s": "max", "seconds": "min"}).rename(columns={"step_samples_per_s": "_fsps",
-                                                                         "seconds": "_fsec"}).reset_index()
+    fused = df[df["backend"].astype(str).str.lower().isin(FUSED)].groupby(key, dropna=False).agg(
+        _fsps=("step_samples_per_s", "max"), _fsec=("seconds", "min")).reset_index()
     df = df.merge(fused, on=key, how="left")
     df["ratio_to_fused"] = (df["step_samples_per_s"] / df["_fsps"]).fillna(df["_fsec"] / df["seconds"])
     return df.drop(columns=["_fsps", "_fsec"])[THROUGHPUT_COLUMNS]
@@ -727,20 +512,13 @@ def throughput_table(throughput: pd.DataFrame, asv: pd.DataFrame) -> pd.DataFram
 
 # ---- section 10: provenance ------------------------------------------------------------
 PROVENANCE_RUN_COLUMNS = ("torch_version", "rnnbench_version", "git_sha", "device", "threads", "hostname",
-                          "cpu", "cpu_model", "python_version", "slurm_job_id")
+                          "slurm_job_id")
 
 
 def provenance_table(runs: pd.DataFrame) -> pd.DataFrame:
     """What the runs themselves recorded: each provenance field's distinct values and counts."""
-    rows = []
-    for c in PROVENANCE_RUN_COLUMNS:
-        if c not in runs.columns:
-            continue
-        counts = runs[c].map(_fmt).value_counts(sort=False)
-        for v, n in sorted(counts.items()):
-            if v == "None":
-                continue
-            rows.append({"field": c, "value": v, "runs": int(n)})
+    rows = [{"field": c, "value": v, "runs": int(n)} for c in PROVENANCE_RUN_COLUMNS
+            for v, n in sorted(runs[c].map(_fmt).value_counts(sort=False).items()) if v != "None"]
     rows.append({"field": "config_hash", "value": f"{runs['config_hash'].nunique()} distinct",
                  "runs": int(runs["config_hash"].notna().sum())})
     return pd.DataFrame(rows, columns=["field", "value", "runs"])

@@ -1,9 +1,9 @@
 """Fixtures of the report's tests: synthetic results (no training) and small run tables.
 
 `quick_results` is a results directory shaped like the `quick` grid's (written by
-rnnbench.report.synthetic: runs.csv with params.* / metrics.* columns, curve.csv per
-run, attention.json, samples.txt, generation.csv, gradients/, throughput/,
-provenance/, asv results); `quick_report` is its report, built once per session.
+synthetic.py: run records, runs.csv aggregated from them, curve.csv per run,
+attention.json, samples.txt, generation.csv, gradients/, throughput/, provenance/, asv
+results); `quick_report` is its report, built once per session.
 Small hand-made run tables come from reporthelpers.py.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.report import synthetic
+from . import synthetic
 
 
 @pytest.fixture(scope="session")

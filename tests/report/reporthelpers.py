@@ -1,22 +1,51 @@
-"""Small run tables for the report's table and claim tests (imported by the tests)."""
+"""Small run tables for the report's table and claim tests, in the run record's shape
+(rnnbench.record: each row a validated RunRecord, the table read back by read_runs)."""
 from __future__ import annotations
 
-import pandas as pd
+import io
 
-from rnnbench.report.inputs import normalise_runs
+from rnnbench.models.cells import CELLS
+from rnnbench.record import RECORD_VERSION, RunRecord, read_runs, registry_facts, to_csv
+from rnnbench.tasks import TASKS
 
 BASE = {"backend": "fused", "bidirectional": False, "layers": 1, "hidden": 64, "device": "cpu", "threads": 2,
-        "status": "ok", "metric": "mse", "direction": "min", "baseline": 1 / 6, "epochs": 10, "steps": 1000}
+        "status": "ok", "metric": "mse", "direction": "min", "baseline": 1 / 6, "epochs": 10, "steps": 1000,
+        "seed": 0}
 
 
-def make_runs(rows: list[dict], **defaults) -> pd.DataFrame:
-    """A normalised runs table: each row = BASE | defaults | row."""
+def record(row: dict) -> RunRecord:
+    """A record of BASE | the registries' facts (a task or cell no registry knows: the row gives
+    them) | row; `params.<group>.<key>` and `metrics.<name>` keys of row go into the nested fields."""
+    params = {"task_params": {}, "model_params": {}, "train": {}}
+    metrics = {}
+    flat = {}
+    for k, v in row.items():
+        if k.startswith("params."):
+            _, group, key = k.split(".", 2)
+            params[group][key] = v
+        elif k.startswith("metrics."):
+            metrics[k.split(".", 1)[1]] = v
+        else:
+            flat[k] = v
+    d = {"record_version": RECORD_VERSION, "cell_id": None, "run_dir": None, **BASE,
+         **(registry_facts(flat["task"], flat["arch"], params["task_params"])
+            if flat["task"] in TASKS and flat["arch"] in CELLS else {}), **flat,
+         "params": params, "metrics": metrics}
+    d.setdefault("value", None)
+    return RunRecord.from_dict({**{f: None for f in ("solved", "best_val", "train_seconds", "seconds_per_epoch",
+                                                      "diverged_step", "n_params", "native_kernel", "hostname",
+                                                      "slurm_job_id", "torch_version", "rnnbench_version",
+                                                      "git_sha", "config_hash")}, **d})
+
+
+def make_runs(rows: list[dict], **defaults):
+    """The runs table read_runs gives for these rows (each row = BASE | defaults | row)."""
     recs = []
     for k, r in enumerate(rows):
-        rec = {**BASE, **defaults, **r}
-        rec.setdefault("run_dir", f"runs/{rec.get('task', 't')}/{rec.get('arch', 'a')}/{k}")
-        recs.append(rec)
-    return normalise_runs(pd.DataFrame(recs))
+        rec = {**defaults, **r}
+        rec.setdefault("run_dir", f"runs/{rec.get('task')}/{rec.get('arch')}/{k}")
+        recs.append(record(rec))
+    return read_runs(io.StringIO(to_csv(recs)))
 
 
 def seeds(values, **fields) -> list[dict]:

@@ -3,34 +3,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
-from .reporthelpers import make_runs, seeds
+from .reporthelpers import make_runs, record, seeds
 
-from rnnbench.report import inputs, stats, tables
-
-
-def test_seq_len_column_is_found_by_suffix():
-    df = pd.DataFrame({"params.task_params.T": [5], "params.train.lr": [0.1]})
-    assert inputs.seq_len_column(df) == "params.task_params.T"
-    df = pd.DataFrame({"params.task_params.seq_len": [None], "params.task_params.max_len": [30]})
-    assert inputs.seq_len_column(df) == "params.task_params.max_len"      # seq_len empty here
-    assert inputs.seq_len_column(pd.DataFrame({"params.train.LIST": [1]})) is None
-
-
-def test_normalise_fills_failed_rows_from_their_task_and_derives_status():
-    runs = make_runs([{"task": "copy", "arch": "lstm", "seed": 0, "value": 0.1, "metric": "ce",
-                       "direction": "min"},
-                      {"task": "copy", "arch": "gru", "seed": 0, "status": "missing", "metric": None,
-                       "direction": None},
-                      {"task": "copy", "arch": "rnn", "seed": 0, "status": "diverged", "value": 5.0,
-                       "metric": "ce"}])
-    assert list(runs["metric"]) == ["ce", "ce", "ce"]
-    assert runs.loc[runs["arch"] == "rnn", "value"].isna().all()       # a diverged run has no value
-    raw = inputs.normalise_runs(pd.DataFrame({"task": ["a", "a"], "arch": ["x", "x"], "value": [1.0, None]}))
-    assert list(raw["status"]) == ["ok", "missing"]
+from rnnbench.models.cells import CELLS
+from rnnbench.record import to_csv
+from rnnbench.report import build, inputs, stats, tables
 
 
 def test_status_table_counts_every_status():
@@ -50,8 +32,8 @@ def test_conditions_ignore_the_seed_and_separate_other_parameters():
     assert c["cond"].nunique() == 2
     assert sorted(set(c["condition"])) == ["seq_len=200", "seq_len=50"]
     # a parameter not given is left out of the label; clip's None reads "off"
-    c = tables.with_condition(make_runs([{"task": "t", "arch": "a", "value": 1, "params.train.clip": None},
-                                         {"task": "t", "arch": "a", "value": 1, "params.train.clip": 1.0}]))
+    c = tables.with_condition(make_runs([{"task": "adding", "arch": "lstm", "value": 1, "params.train.clip": None},
+                                         {"task": "adding", "arch": "lstm", "value": 1, "params.train.clip": 1.0}]))
     assert sorted(c["condition"]) == ["clip=1", "clip=off"]
 
 
@@ -142,10 +124,11 @@ def test_lab_table_puts_the_quoted_times_beside():
     runs = make_runs(seeds([0.1, 0.12], task="airquality", arch="lstm", train_seconds=15.0)
                      + seeds([0.9], task="addition", arch="lstm", train_seconds=660.0)
                      + seeds([0.1], task="adding", arch="lstm"))
-    lt = tables.lab_table(runs).set_index("lab_task")
-    assert list(lt.index) == ["air quality", "learning to add"]     # the lab's order; adding is not a lab task
-    assert lt.loc["air quality", "quoted_seconds"] == 30 and lt.loc["air quality", "ratio_to_quoted"] == 0.5
-    assert lt.loc["learning to add", "quoted_seconds"] == 330 and lt.loc["learning to add", "ratio_to_quoted"] == 2
+    lt = tables.lab_table(runs).set_index("task")
+    assert list(lt.index) == ["addition", "airquality"]     # the course-lab family; adding is not one of it
+    assert lt.loc["airquality", "reference_seconds"] == 30 and lt.loc["airquality", "ratio_to_reference"] == 0.5
+    assert lt.loc["addition", "reference_seconds"] == 330 and lt.loc["addition", "ratio_to_reference"] == 2
+    assert lt.loc["addition", "task_title"] == runs.loc[runs["task"] == "addition", "task_title"].iloc[0]
 
 
 def test_throughput_table_ratio_to_fused_and_flops():
@@ -155,8 +138,8 @@ def test_throughput_table_ratio_to_fused_and_flops():
     tt = tables.throughput_table(tp, pd.DataFrame()).set_index("backend")
     assert tt.loc["fused", "step_samples_per_s"] == pytest.approx(10_000)
     assert tt.loc["cell", "ratio_to_fused"] == pytest.approx(0.25)
-    # 2 * 4 gates * H * (I + H) = 1024 flops per step-sample
-    assert tt.loc["fused", "gflops"] == pytest.approx(1024 * 10_000 / 1e9)
+    # the cell's own count (CellSpec.flops) per step-sample, times step-samples per second
+    assert tt.loc["fused", "gflops"] == pytest.approx(CELLS.get("lstm").flops(8, 8) * 10_000 / 1e9)
 
 
 def test_asv_results_are_read_per_parameter_combination(tmp_path):
@@ -198,26 +181,6 @@ def test_gradients_files_are_read_with_missing_columns(tmp_path):
     assert (g["task"] == "?").all() and len(g) == 6
 
 
-def test_missing_cells_join_the_condition_of_their_finished_twins():
-    """The aggregator's row for a missing cell holds only what the grid sets (here seq_len);
-    a finished run records every resolved setting. Defaults all finished runs share fill in."""
-    done = seeds([0.1, 0.2], task="adding", arch="lstm", **{"params.task_params.seq_len": 50,
-                                                             "params.train.lr": 0.001, "params.train.clip": 1.0})
-    missing = [{"task": "adding", "arch": "lstm", "seed": 2, "status": "missing", "layers": None, "hidden": None,
-                "params.task_params.seq_len": 50}]
-    ablation = seeds([0.3, 0.4], task="adding", arch="rnn", **{"params.task_params.seq_len": 50,
-                                                               "params.train.lr": 0.001})
-    ablation[0]["params.train.clip"] = 1.0
-    missing_rnn = {**missing[0], "arch": "rnn"}
-    runs = make_runs(done + missing + ablation + [missing_rnn])
-    grid = tables.grid_table(runs).set_index("arch")
-    assert grid.loc["lstm", ["runs", "ok", "missing"]].tolist() == [3, 2, 1]
-    row = runs[(runs["status"] == "missing") & (runs["arch"] == "lstm")].iloc[0]
-    assert (row["hidden"], row["params.train.lr"], row["params.train.clip"]) == (64, 0.001, 1.0)
-    row = runs[(runs["status"] == "missing") & (runs["arch"] == "rnn")].iloc[0]
-    assert pd.isna(row["params.train.clip"])   # clip differs between finished runs: left as the grid says
-
-
 def test_asv_tracked_throughput_with_named_shapes(tmp_path):
     """The kernels suite's shape: track_* values as they are, shapes by name, direction uni|bi."""
     root = tmp_path / "asv"
@@ -238,3 +201,42 @@ def test_asv_tracked_throughput_with_named_shapes(tmp_path):
     assert tt.loc[("cell", False), "step_samples_per_s"] == 250.0 and tt.loc[("cell", False), "gflops"] == 1.0
     assert tt.loc[("cell", False), "ratio_to_fused"] == 0.25
     assert tt.loc[("cell", True), "ratio_to_fused"] == 200 / 900
+
+
+def new_task_and_cell() -> list[dict]:
+    """Runs of a long-dependency task whose name no pattern knows and of a cell no registry here
+    knows (each row gives the registry facts its record carries), against lstm."""
+    task = {"task": "zebra-recall", "task_kind": "many_to_one", "task_family": "long-dependency",
+            "task_title": "Zebra recall", "metric": "accuracy", "direction": "max", "baseline": 0.25,
+            "solved_threshold": 0.99, "solved_rule": "accuracy >= 0.99", "reference_seconds": None,
+            "reference_source": None, "reference_setting": None}
+    quokka = {"arch": "quokka", "cell_title": "Quokka cell", "cell_citation": "a test", "backend": "cell"}
+    lstm = {"arch": "lstm", "cell_title": "LSTM", "cell_citation": "Hochreiter & Schmidhuber 1997"}
+    rows = []
+    for T in (10, 40):
+        for cell, vals in ((quokka, [0.99, 1.0, 0.995]), (lstm, [0.5, 0.55, 0.52])):
+            rows += [{**r, "solved": r["value"] >= 0.99} for r in
+                     seeds(vals, **task, **cell, seq_len=T, **{"params.task_params.length": T, "n_params": 99})]
+    return rows
+
+
+def test_a_new_task_and_cell_are_placed_by_their_records_alone():
+    """The record's fields put them in section 3 and (against lstm) in section 2."""
+    runs = make_runs(new_task_and_cell())
+    lt = tables.longdep_table(runs).set_index(["arch", "seq_len"])
+    assert set(lt.index) == {(a, T) for a in ("lstm", "quokka") for T in (10.0, 40.0)}
+    assert (lt["condition"] == "").all()      # the length parameter is the record's seq_len, no condition
+    assert lt.loc[("quokka", 40.0), "mean"] == pytest.approx(0.995) and lt.loc[("quokka", 40.0), "solved_frac"] == 1
+    assert tables.pairs(runs["arch"].unique()) == [("lstm", "quokka")]
+    comp = tables.compare(runs, "lstm", "quokka").set_index("condition")
+    assert list(comp.index) == ["length=10", "length=40"] and (comp["better"] == "quokka").all()
+    assert not len(tables.lab_table(runs)) and not len(tables.seq2seq_table(runs))
+
+
+def test_a_new_task_and_cell_land_in_the_report_sections(tmp_path):
+    recs = [record({**r, "run_dir": f"runs/{k}"}) for k, r in enumerate(new_task_and_cell())]
+    (tmp_path / "runs.csv").write_text(to_csv(recs))
+    html = (build(tmp_path, tmp_path / "report", jobs=1)).read_text()
+    for sid in ("long-dependencies", "lstm-gru"):
+        part = re.search(rf'<section id="{sid}".*?</section>', html, re.S).group(0)
+        assert "zebra-recall" in part and "quokka" in part and "no data" not in part, sid
