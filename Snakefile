@@ -19,6 +19,7 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflows/rules/common.smk"
+include: "workflows/rules/grid.smk"
 include: "workflows/rules/train.smk"
 include: "workflows/rules/gradients.smk"
 include: "workflows/rules/aggregate.smk"

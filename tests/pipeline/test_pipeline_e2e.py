@@ -1,6 +1,7 @@
 """The pipeline end to end, in temporary directories (`--directory`), never the repo's
 results/: a tiny grid to its report, a no-op rerun, a changed axis, a bad config, a
-failed cell, resume after SIGKILL, dry runs of the shipped configs, lint."""
+failed cell, resume after SIGKILL (and `--unlock`), paths with spaces, dry runs of the
+shipped configs, lint."""
 from __future__ import annotations
 
 import csv
@@ -41,7 +42,7 @@ def tiny(tmp_path_factory):
 
 def test_tiny_grid_to_its_report(tiny):
     wd, r = tiny
-    assert job_counts(r.stdout) == {"train": 4, "gradients": 1, "provenance": 1, "aggregate": 1,
+    assert job_counts(r.stdout) == {"grid": 1, "train": 4, "gradients": 1, "provenance": 1, "aggregate": 1,
                                     "report": 1, "all": 1}, r.stdout[-2000:]
     res = wd / "results"
     table = rows(res)
@@ -68,8 +69,7 @@ def test_noop_rerun_runs_nothing(tiny):
     wall = time.perf_counter() - t0
     assert r.returncode == 0, r.stdout[-2000:]
     assert job_counts(r.stdout) == {} and "Nothing to be done" in r.stdout, r.stdout[-2000:]
-    print(f"\nno-op rerun: {wall:.1f} s")
-    assert wall < 60   # ~6 s on an idle 2-core machine; generous for a loaded CI box
+    print(f"\nno-op rerun: {wall:.1f} s")   # ~6 s on an idle 2-core machine (no bound: a shared box)
 
 
 def test_changed_axis_reruns_only_the_affected_cells(tiny, tmp_path):
@@ -89,7 +89,7 @@ def test_changed_axis_reruns_only_the_affected_cells(tiny, tmp_path):
 def test_bad_config_fails_before_any_job(tmp_path):
     for change, fragments in [
         (("grid", "hiden", 8), ["hiden", "was unexpected"]),
-        (("grid", "arch", ["lstm", "transformer"]), ["unknown cell 'transformer'", "gru-cho"]),
+        (("grid", "arch", ["lstm", "xlstm"]), ["unknown cell 'xlstm'", "gru-cho"]),
     ]:
         config = yaml.safe_load(TINY.read_text())
         config[change[0]][change[1]] = change[2]
@@ -148,6 +148,10 @@ def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tmp_path):
     p.wait()
     run = ckpt.parent
     assert not (run / "metrics.json").exists()
+    r = snakemake(wd, config=cfg)          # the killed run's locks stay: Snakemake says so
+    assert r.returncode != 0 and "--unlock" in r.stdout, r.stdout[-2000:]
+    r = snakemake(wd, "--unlock", config=cfg)
+    assert r.returncode == 0, r.stdout[-2000:]
     r = snakemake(wd, config=cfg)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "resumed at step" in (run / "run.log").read_text()
@@ -159,6 +163,30 @@ def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tmp_path):
     want = {k: v for k, v in json.loads((ref / "metrics.json").read_text()).items() if k not in RUN_FACTS}
     assert list(metrics(wd / "results").values()) == [want]
     assert {t["status"] for t in rows(wd / "results")} == {"ok"}
+
+
+def test_paths_with_spaces(tmp_path):
+    """A working directory and a results directory with spaces in their names: every path
+    in the rules is quoted, so the jobs write where they should and nowhere else."""
+    config = yaml.safe_load(TINY.read_text())
+    config["grid"]["arch"] = "lstm"
+    config["tasks"]["adding"]["task_params"]["seq_len"] = 8
+    config["results"] = "my results"
+    cfg = write_config(tmp_path / "spaces.yaml", config)
+    wd = tmp_path / "work dir"
+    r = snakemake(wd, config=cfg)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert job_counts(r.stdout) == {"grid": 1, "train": 1, "gradients": 1, "provenance": 1, "aggregate": 1,
+                                    "report": 1, "all": 1}, r.stdout[-2000:]
+    res = wd / "my results"
+    assert sorted(p.name for p in wd.iterdir()) == [".snakemake", "my results"]
+    assert sorted(p.name for p in res.iterdir()) == ["gradients", "logs", "provenance", "report", "runs",
+                                                     "runs.csv"]
+    assert [t["status"] for t in rows(res)] == ["ok"]
+    assert len(list((res / "gradients").rglob("gradients.csv"))) == 1
+    assert (res / "report" / "index.html").is_file()
+    r = snakemake(wd, config=cfg)
+    assert r.returncode == 0 and job_counts(r.stdout) == {}, r.stdout[-2000:]
 
 
 @pytest.mark.parametrize("name, env, expect", [

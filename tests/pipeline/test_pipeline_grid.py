@@ -152,7 +152,7 @@ def test_backend_auto_is_resolved_and_a_missing_backend_dropped():
 # ---------------------------------------------------------------- mistakes
 @pytest.mark.parametrize("change, fragments", [
     ({"tasks": {"nope": {}}}, ["unknown task 'nope'", "adding", "sine"]),
-    ({"grid": {"arch": ["lstm", "transformer"]}}, ["unknown cell 'transformer'", "grid.arch", "gru-cho", "jordan"]),
+    ({"grid": {"arch": ["lstm", "xlstm"]}}, ["unknown cell 'xlstm'", "grid.arch", "gru-cho", "jordan"]),
     ({"tasks": {"adding": {"task_params": {"digits": 3}}}}, ["'digits'", "seq_len"]),
     ({"tasks": {"adding": {"task_params": {"seq_len": 1}}}}, ["seq_len"]),
     ({"exclude": [{"color": "red"}]}, ["unknown key 'color' in exclude[0]"]),

@@ -11,7 +11,6 @@ rule aggregate:
     log:
         f"{RESULTS}/logs/aggregate.log",
     params:
-        rnnbench=RNNBENCH,
         runs=sibling("runs"),
     threads: 1
     resources:
@@ -19,8 +18,8 @@ rule aggregate:
         runtime=10,
     localrule: True
     shell:
-        "{params.rnnbench} aggregate {params.runs} --expected {input.cells} "
-        "--out {output} > {log} 2>&1"
+        f"{RNNBENCH} aggregate {{params.runs:q}} --expected {{input.cells:q}} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule provenance:
@@ -30,18 +29,16 @@ rule provenance:
         provenance_file("environment.json"),
     log:
         f"{RESULTS}/logs/provenance.log",
-    params:
-        python=PYTHON,
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
     localrule: True
     shell:
-        "{params.python} -m rnnbench.provenance --out {output} > {log} 2>&1"
+        f"{PYTHON} -m rnnbench.provenance --out {{output:q}} > {{log:q}} 2>&1"
 
 
 # A failed cell leaves no metrics.json and so blocks `aggregate`; aggregate what is
-# there (failed / missing cells marked) and rebuild the report anyway.
+# there (failed / missing cells marked) and rebuild the report anyway, in this process.
 onerror:
     aggregate_after_failure()

@@ -1,29 +1,33 @@
 # Shared by every rule: the config checked against the schema, the grid expanded into
 # cells (rnnbench/grid.py), and the helpers the rules call (no lambdas in the rules).
-# Nothing here runs a job; the grid's provenance files are written at parse time.
+# Parsing reads and checks; it writes nothing (the grid's files are the `grid` rule's).
 
+import hashlib
 import os
 import shlex
 import sys
 from pathlib import Path
 
+import yaml
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# rnnbench is imported from the checkout that holds this Snakefile (installed or not),
-# and every job runs this checkout's rnnbench with the interpreter that runs Snakemake.
-REPO = workflow.basedir
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-PYTHON = f"PYTHONPATH={shlex.quote(REPO)}${{PYTHONPATH:+:$PYTHONPATH}} {shlex.quote(sys.executable)}"
-RNNBENCH = f"{PYTHON} -m rnnbench"
-
 from rnnbench import grid as G
 from rnnbench.errors import UsageError
+from rnnbench.io import atomic_write_text
+
+# Every job runs the rnnbench installed beside the Snakemake running the workflow: its
+# interpreter's (`pip install -e .` puts the checkout there).
+PYTHON = shlex.quote(sys.executable)
+RNNBENCH = f"{PYTHON} -m rnnbench"
 
 
 validate(config, "../config/schema.yaml")
 RESULTS = os.path.normpath(config["results"])
+# The grid's plugins (a user's cells and tasks, rnnbench/plugins.py): G.expand loads them in
+# this process, and every job's `rnnbench` is told to.
+RNNBENCH += "".join(f" --plugin {shlex.quote(m)}" for m in config["plugins"])
 
 
 def provenance_file(name):
@@ -36,10 +40,13 @@ if workflow.is_main_process:
         G.check_data(CELLS, config["data_dir"])
     except UsageError as e:
         raise WorkflowError(f"grid config: {e}") from None
-else:
-    # A job of a cluster executor re-reads the workflow: take the grid the main process
-    # expanded (and wrote, below) instead of importing the registries (torch) again.
+elif os.path.isfile(provenance_file("cells.csv")):
+    # A job run apart (a cluster job, or a `run:` job) re-reads the workflow: it takes the
+    # grid from the `grid` rule's cells.csv (every job's input, so written before any other
+    # job starts) instead of importing the registries (torch) to expand it again.
     CELLS = G.load_cells(provenance_file("cells.csv"))
+else:
+    CELLS = G.expand(config)   # the `grid` job itself
 
 BY_PATH = {c.path: c for c in CELLS}
 GRADIENT_CELLS = [c for c in CELLS if c.gradients]
@@ -51,62 +58,25 @@ wildcard_constraints:
     cell="[^/]+",
 
 
-def write_grid_files():
-    """The resolved grid config and its cells, rewritten only when their content changes
-    (their mtime then triggers the aggregation; an unchanged grid reruns nothing)."""
-    import csv
-    import io
-
-    import yaml
-
-    G.write_if_changed(provenance_file("grid.yaml"), yaml.safe_dump(dict(config), sort_keys=False))
-    rows = G.cells_table(CELLS)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    G.write_if_changed(provenance_file("cells.csv"), buf.getvalue())
+def grid_files():
+    """{name: text} of the grid's provenance files: the resolved config and its cells."""
+    return {"grid.yaml": yaml.safe_dump(dict(config), sort_keys=False),
+            "cells.csv": G.cells_csv(CELLS)}
 
 
-def clear_stale_locks():
-    """A Snakemake killed with SIGKILL leaves its locks, and the same command would then
-    refuse to run. Remove them when nothing of that run is alive: no other snakemake and
-    no `rnnbench` job works in this directory (Linux /proc; elsewhere, or while such a
-    process lives, the locks stay: Snakemake then says so, and `--unlock` clears them)."""
-    proc_root = Path(os.sep) / "proc"
-    locks = list(Path(".snakemake/locks").glob("*.lock"))
-    if not locks or not (proc_root / "self" / "cwd").exists():
-        return
-    here, mine = os.getcwd(), set()
-    pid = os.getpid()
-    while pid > 1:  # this process and its ancestors (a wrapper shell, pytest)
-        mine.add(pid)
-        try:
-            pid = int((proc_root / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    for proc in proc_root.iterdir():
-        if not proc.name.isdigit() or int(proc.name) in mine:
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if cwd == here and "-m rnnbench" in cmd and "snakemake" not in cmd:
-            print(f"rnnbench: a job of an earlier run is still working here (pid {proc.name}: "
-                  f"{cmd.strip()[:100]}); its locks stay until it ends", file=sys.stderr)
-            return
-        if cwd == here and "snakemake" in cmd:
-            return  # a live run: its locks are real
-    for f in locks:
-        f.unlink(missing_ok=True)
-    print("rnnbench: removed the locks of an earlier, killed Snakemake run", file=sys.stderr)
+def write_grid_files(grid_yaml, cells_csv, log):
+    """The `grid` rule's job: atomic writes (rnnbench.io)."""
+    files = grid_files()
+    atomic_write_text(grid_yaml, files["grid.yaml"])
+    atomic_write_text(cells_csv, files["cells.csv"])
+    Path(log).write_text(f"{len(CELLS)} cells, {len(GRADIENT_CELLS)} with gradient diagnostics\n")
 
 
-if workflow.is_main_process:
-    clear_stale_locks()
-    write_grid_files()
+def grid_digest():
+    """The `grid` rule's params: the hash of what it writes, so that it reruns exactly when
+    the grid changed (rerun-triggers: params)."""
+    texts = grid_files()
+    return hashlib.sha256("\0".join(f"{k}\0{v}" for k, v in sorted(texts.items())).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- per-cell helpers
@@ -174,9 +144,10 @@ def results_root(wildcards, input):
     return os.path.dirname(input.runs)
 
 
-def data_dir_option(wildcards):
-    d = config["data_dir"]
-    return f"--data-dir {shlex.quote(str(Path(d).expanduser().resolve()))}" if d else ""
+# The data directory, as an option of the jobs' command lines (not a params: moving the
+# data does not change a result, so it must not rerun a job).
+DATA_OPTION = (f"--data-dir {shlex.quote(str(Path(config['data_dir']).expanduser().resolve()))}"
+               if config["data_dir"] else "")
 
 
 def cell_gpu_model(wildcards):
@@ -218,27 +189,27 @@ def final_targets():
 # ---------------------------------------------------------------- after a failure
 def aggregate_after_failure():
     """`onerror`: a failed job blocks the aggregation rule (its input is missing), so
-    aggregate what exists now, with the failed and missing cells marked, and rebuild
-    the report; rerunning the same command retries the failed cells."""
-    import subprocess
-
+    aggregate what exists now, with the failed and missing cells marked, and rebuild the
+    report, here in the Snakemake process (no subprocess); rerunning the same command
+    retries the failed cells."""
     from rnnbench.aggregate import aggregate_runs
 
+    cells = provenance_file("cells.csv")
+    if not os.path.isfile(cells):
+        return   # no grid yet (its job failed), so no job ran
     try:
-        df = aggregate_runs(f"{RESULTS}/runs", f"{RESULTS}/runs.csv",
-                            expected=provenance_file("cells.csv"))
+        df = aggregate_runs(f"{RESULTS}/runs", f"{RESULTS}/runs.csv", expected=cells)
     except Exception as e:  # noqa: BLE001 - best effort; the job's error is the news
         print(f"rnnbench: could not aggregate after the failure: {e}", file=sys.stderr)
         return
     bad = int(df["status"].isin(["failed", "missing"]).sum())
     print(f"rnnbench: wrote {RESULTS}/runs.csv: {bad} of {len(df)} runs failed or missing "
           f"(rerun the same command to retry what failed)", file=sys.stderr)
-    log = Path(f"{RESULTS}/logs/report.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as f:
-        r = subprocess.run(f"{RNNBENCH} report {shlex.quote(RESULTS)} --out {shlex.quote(RESULTS)}/report",
-                           shell=True, stdout=f, stderr=subprocess.STDOUT)
-    if r.returncode == 0:
-        print(f"rnnbench: report with the failures: {RESULTS}/report/index.html", file=sys.stderr)
-    else:
-        print(f"rnnbench: the report failed too, see {log}", file=sys.stderr)
+    try:
+        from rnnbench.report import build
+
+        build(RESULTS, f"{RESULTS}/report")
+    except Exception as e:  # noqa: BLE001 - as above
+        print(f"rnnbench: the report failed too: {e}", file=sys.stderr)
+        return
+    print(f"rnnbench: report with the failures: {RESULTS}/report/index.html", file=sys.stderr)

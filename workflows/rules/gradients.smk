@@ -3,16 +3,16 @@
 
 
 rule gradients:
+    input:
+        ancient(provenance_file("cells.csv")),
     output:
         f"{RESULTS}/gradients/{{task}}/{{arch}}/{{cell}}/gradients.csv",
     log:
         f"{RESULTS}/logs/gradients/{{task}}/{{arch}}/{{cell}}.log",
     params:
-        rnnbench=RNNBENCH,
         config=cell_config,
         out=gradients_dir,
         at=config["gradients"]["at"],
-        data=data_dir_option,
     threads: cell_threads
     resources:
         mem_mb=gradient_mem_mb,
@@ -20,6 +20,7 @@ rule gradients:
         gpu=cell_gpus,
         **SLURM,
     shell:
-        "mkdir -p {params.out} && printf '%s\\n' {params.config:q} > {params.out}/cell.json && "
-        "{params.rnnbench} gradients --task {wildcards.task} --arch {wildcards.arch} "
-        "--config {params.out}/cell.json --at {params.at} --out {params.out} {params.data} > {log} 2>&1"
+        "mkdir -p {params.out:q} && printf '%s\\n' {params.config:q} > {params.out:q}/cell.json && "
+        f"{RNNBENCH} gradients --task {{wildcards.task:q}} --arch {{wildcards.arch:q}} "
+        f"--config {{params.out:q}}/cell.json --at {{params.at:q}} --out {{params.out:q}} {DATA_OPTION} "
+        "> {log:q} 2>&1"

@@ -11,7 +11,6 @@ rule report:
     log:
         f"{RESULTS}/logs/report.log",
     params:
-        rnnbench=RNNBENCH,
         results=results_root,
         out=output_dir,
     threads: 1
@@ -20,4 +19,4 @@ rule report:
         runtime=20,
     localrule: True
     shell:
-        "{params.rnnbench} report {params.results} --out {params.out} > {log} 2>&1"
+        f"{RNNBENCH} report {{params.results:q}} --out {{params.out:q}} > {{log:q}} 2>&1"

@@ -5,15 +5,15 @@
 
 
 rule train:
+    input:
+        ancient(provenance_file("cells.csv")),
     output:
         f"{RESULTS}/runs/{{task}}/{{arch}}/{{cell}}/metrics.json",
     log:
         f"{RESULTS}/logs/train/{{task}}/{{arch}}/{{cell}}.log",
     params:
-        rnnbench=RNNBENCH,
         config=cell_config,
         out=run_dir,
-        data=data_dir_option,
     threads: cell_threads
     resources:
         mem_mb=cell_mem_mb,
@@ -21,6 +21,6 @@ rule train:
         gpu=cell_gpus,
         **SLURM,
     shell:
-        "mkdir -p {params.out} && printf '%s\\n' {params.config:q} > {params.out}/cell.json && "
-        "{params.rnnbench} train --config {params.out}/cell.json --out {params.out} "
-        "{params.data} > {log} 2>&1"
+        "mkdir -p {params.out:q} && printf '%s\\n' {params.config:q} > {params.out:q}/cell.json && "
+        f"{RNNBENCH} train --config {{params.out:q}}/cell.json --out {{params.out:q}} {DATA_OPTION} "
+        "> {log:q} 2>&1"
