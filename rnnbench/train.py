@@ -5,17 +5,26 @@
     out/curve.csv       one row per evaluation                    (with each checkpoint)
     out/steps.csv       one row per optimizer step: loss, pre-clip gradient norm
     out/metrics.json    the result (results/README.md)            (written last)
+    out/.lock           flock'ed while a runner trains here; holds its pid and host
 
 Every file is written atomically. Re-running into the same out dir resumes from
-the checkpoint (bit-identical to an uninterrupted run on CPU: the batch order of
-epoch e is a function of (seed, e) and the torch RNG state is checkpointed); a
-finished run (metrics.json present) is not redone.
+the checkpoint (bit-identical to an uninterrupted run on CPU, curve.csv included:
+the batch order of epoch e is a function of (seed, e), and the torch RNG state and
+the evaluation interval's running sums are checkpointed); a finished run
+(metrics.json present) is not redone. A checkpoint holds tensors and plain types
+only and is read with `weights_only=True`: a file that needs more is refused.
+Everything that can refuse a run (config, sizes against free memory, the out
+dir's config.json / metrics.json / checkpoint, another runner's lock) does so
+before anything is written; `.*.tmp` leftovers of a killed write are removed.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
+import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,63 +33,133 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .config import RunConfig
+from . import __version__, tasks
+from .config import RunConfig, resolve, with_task_defaults  # noqa: F401 (the runner's API)
 from .errors import UsageError
-from .io import atomic_torch_save, atomic_write_json, atomic_write_text
+from .gradients import during_training
+from .models import CELLS
+from .record import RunRecord
+from .tasks.base import Split
+from .io import atomic_torch_save, atomic_write_json, atomic_write_text, check_out_dir, clean_tmp
 
 CURVE_COLUMNS = ("step", "epoch", "train_loss", "val_metric", "grad_norm", "lr", "seconds")
 STEP_COLUMNS = ("step", "loss", "grad_norm")
 
 
 # ---------------------------------------------------------------------------- setup
-def resolve(cfg: RunConfig) -> RunConfig:
-    """Fill `auto` choices and check everything a run needs, before anything is written."""
-    from . import tasks
-    from .models import CELLS, backends_for
-
-    cfg.validate()
-    task_cls = tasks.TASKS.get(cfg.task)
-    CELLS.get(cfg.arch)
-    valid_backends = backends_for(cfg.arch)
-    backend = cfg.backend
-    if backend == "auto":
-        backend = "fused" if "fused" in valid_backends else "cell"
-    elif backend not in valid_backends:
-        from .models import BACKENDS
-        if backend not in BACKENDS:
-            raise UsageError(f"unknown backend {backend!r} (valid: {', '.join(BACKENDS)})")
-        raise UsageError(f"cell {cfg.arch!r} has no {backend} backend "
-                         f"(backends for {cfg.arch}: {', '.join(valid_backends)})")
-    device = cfg.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' requested but CUDA is not available here (valid: cpu, auto)")
-    params = task_cls.parse_params(cfg.task_params)
-    import dataclasses
-    return cfg.updated({"backend": backend, "device": device,
-                        "task_params": dataclasses.asdict(params)})
-
-
-def with_task_defaults(cfg_dict: dict[str, Any]) -> RunConfig:
-    """RunConfig defaults < the task's defaults < the given keys."""
-    from . import tasks
-
-    base = RunConfig().updated(cfg_dict, "config")   # validates the keys
-    task_cls = tasks.TASKS.get(base.task)
-    return RunConfig().updated(task_cls.defaults, f"defaults of task {base.task!r}").updated(cfg_dict)
-
-
 def prepare(cfg: RunConfig, data_dir=None):
     """(task, model) for a resolved config; the model is initialised from cfg.seed."""
-    from . import tasks
-
     task = tasks.build(cfg.task, cfg.task_params, seed=cfg.seed, data_dir=data_dir)
-    task.splits  # load / generate now: a missing dataset fails before anything is written
+    with _allocation_is_usage_error(f"the data of task {cfg.task!r}"):
+        task.splits  # load / generate now: a missing dataset fails before anything is written
+    check_memory(cfg, task)
     torch.manual_seed(cfg.seed)
-    model = task.build_model(cfg)
-    return task, model.to(cfg.device)
+    with _allocation_is_usage_error(f"the model (hidden {cfg.hidden}, layers {cfg.layers})"):
+        model = task.build_model(cfg)
+        return task, model.to(cfg.device)
+
+
+# ---------------------------------------------------------------------------- memory
+def gate_blocks(arch: str) -> int:
+    """Gate blocks a step keeps per unit (the cell registry's n_gates; 1 for a non-cell model)."""
+    return CELLS.get(arch).n_gates if arch in CELLS else 1
+
+
+LAYER_OVERHEAD = 4096    # bytes of Python objects per layer and direction (measured 4.6 KB, torch 2.13)
+
+
+def estimate_memory(cfg: RunConfig, task) -> tuple[int, int, bool, int]:
+    """(bytes, parameters, whether that count is exact, sample-steps per batch) of a training run.
+
+    A lower bound, not a forecast: float32 parameters, their gradients and two optimizer
+    moments, plus what backpropagation keeps of one batch (gates and states of every layer
+    and direction at every step) or an evaluation batch's outputs, whichever is larger. The
+    parameters are counted on the meta device (shapes only, nothing allocated) unless a
+    lower bound (an H x H matrix per layer and direction) already rules the run out."""
+    x = task.splits["train"].x
+    dirs = 2 if cfg.bidirectional else 1
+    steps = x.shape[1] if x.dim() > 1 else 1
+    if cfg.tbptt and task.kind == "many_to_many":
+        steps = min(steps, cfg.tbptt)
+    batch = min(cfg.batch_size, x.shape[0])
+    kept = batch * steps * (gate_blocks(cfg.arch) + 2) * cfg.hidden * cfg.layers * dirs
+    evaluated = min(cfg.eval_batch_size, x.shape[0]) * steps * 2 * cfg.hidden * dirs
+    n_params, exact = cfg.layers * dirs * cfg.hidden * cfg.hidden, False
+    if 16 * n_params < available_memory(cfg.device) and cfg.layers <= 10_000:
+        try:
+            with torch.device("meta"):
+                n_params = sum(p.numel() for p in task.build_model(cfg).parameters())
+            exact = True
+        except Exception:  # an init the meta device cannot run: keep the lower bound
+            pass
+    need = 4 * (4 * n_params + max(kept, evaluated)) + LAYER_OVERHEAD * cfg.layers * dirs
+    return need, n_params, exact, batch * steps
+
+
+def available_memory(device: str) -> int:
+    """Free bytes: the GPU's for cuda, else MemAvailable (or the cgroup's room, if less)."""
+    if str(device).startswith("cuda"):
+        return int(torch.cuda.mem_get_info()[0])
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return 1 << 62
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            avail = min(avail, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def check_memory(cfg: RunConfig, task) -> None:
+    """Refuse, before anything is allocated or written, a run that cannot fit in memory."""
+    need, n_params, exact, sample_steps = estimate_memory(cfg, task)
+    avail = available_memory(cfg.device)
+    if need > avail:
+        dirs = " x 2 directions" if cfg.bidirectional else ""
+        count = f"{'' if exact else 'at least '}{n_params:,} parameters"
+        raise UsageError(f"hidden {cfg.hidden} x layers {cfg.layers}{dirs} at batch size {cfg.batch_size} "
+                         f"needs at least {format_bytes(need)} ({count}, {sample_steps:,} sample-steps "
+                         f"per batch), more than the {format_bytes(avail)} of {cfg.device} memory "
+                         f"available: lower --hidden, --layers or --batch-size")
+
+
+def format_bytes(n: float) -> str:
+    """1234567 -> '1.23 MB' (decimal units)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000:
+            return f"{int(n)} B" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
+
+
+@contextlib.contextmanager
+def _allocation_is_usage_error(what: str):
+    """An allocation failure (host or GPU) as one line naming what was being built."""
+    try:
+        yield
+    except MemoryError as e:
+        detail = str(e).splitlines()[0] if str(e) else "MemoryError"
+        raise UsageError(f"not enough memory for {what}: {detail}") from None
+    except RuntimeError as e:
+        msg = str(e)
+        if "allocate" not in msg and "out of memory" not in msg:
+            raise
+        tried = re.search(r"allocate (\d+) bytes", msg)
+        size = f" (an allocation of {format_bytes(int(tried.group(1)))})" if tried else ""
+        raise UsageError(f"not enough memory for {what}{size}") from None
 
 
 def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
@@ -92,20 +171,11 @@ def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
 
 
 def clip_grad_norm(parameters, max_norm: float | None) -> float:
-    """The lecture notes' algorithm: g <- g * max_norm / ||g|| if ||g|| > max_norm.
-
-    Returns the pre-clip global norm (inf/nan when the gradient is not finite; the
-    caller then stops the run as diverged instead of stepping).
-    """
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return 0.0
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    if max_norm is not None and torch.isfinite(norm) and norm > max_norm:
-        scale = max_norm / (norm + 1e-6)
-        for g in grads:
-            g.mul_(scale)
-    return float(norm)
+    """torch.nn.utils.clip_grad_norm_ (the lecture notes' g <- g * max_norm / ||g|| if
+    ||g|| > max_norm; None = no clipping). Returns the pre-clip global norm, inf/nan when the
+    gradient is not finite: the caller then stops the run as diverged instead of stepping."""
+    max_norm = math.inf if max_norm is None else max_norm
+    return float(torch.nn.utils.clip_grad_norm_(parameters, max_norm))
 
 
 def sync(device: str) -> None:
@@ -129,6 +199,11 @@ class State:
     steps: list[tuple] = field(default_factory=list)
     status: str = "running"
     diverged_step: int | None = None
+    # the current evaluation interval so far (curve.csv's train_loss and grad_norm): a
+    # checkpoint inside an interval carries them, so a resumed curve equals an uninterrupted one
+    window_loss: float = 0.0
+    window_norm: float = 0.0
+    window_n: int = 0
 
 
 def _csv(columns, rows: list[dict]) -> str:
@@ -187,39 +262,42 @@ class Log:
 def run(cfg: RunConfig, out: str | Path, *, data_dir=None, quiet: bool = False) -> dict[str, Any]:
     """Train one run into `out`; returns the metrics dict (also in out/metrics.json)."""
     cfg = resolve(cfg)
-    out = Path(out)
+    out = check_out_dir(out, writable=False)      # writable: checked once there is work to do
     chash = cfg.hash()
-    config_doc = {**cfg.to_dict(), "config_hash": chash}
 
-    existing = _existing_hash(out)
-    if existing is not None and existing != chash:
-        raise UsageError(f"out dir {out} holds a run of another config (hash {existing}, this one "
-                         f"{chash}): choose a new --out or delete it")
-    metrics_path = out / "metrics.json"
-    if existing == chash and metrics_path.exists():
-        import json
-        if not quiet:
-            print(f"| {out} | already finished: nothing to do", file=sys.stderr)
-        return json.loads(metrics_path.read_text())
-
+    finished = _finished(out, chash, quiet)       # everything before the lock only reads
+    if finished is not None:
+        clean_tmp(out)                            # a kill's leftovers (none once this runner ran)
+        return finished
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     task, model = prepare(cfg, data_dir)
+    optimizer = make_optimizer(cfg, model.parameters())
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists():                        # refuse a bad checkpoint before writing anything
+        _load_checkpoint(ckpt_path, chash, model, optimizer)
     _check_writable(out)
-    atomic_write_json(out / "config.json", config_doc)
+    with RunLock(out):
+        finished = _finished(out, chash, quiet)   # another process may have finished it meanwhile
+        if finished is not None:
+            return finished
+        clean_tmp(out)                            # leftovers of a write that a kill interrupted
+        state = State()
+        if ckpt_path.exists():
+            state = _load_checkpoint(ckpt_path, chash, model, optimizer)
+        atomic_write_json(out / "config.json", {**cfg.to_dict(), "config_hash": chash})
+        return _train(cfg, chash, task, model, optimizer, state, out, quiet)
 
+
+def _train(cfg: RunConfig, chash: str, task, model, optimizer, state: "State", out: Path,
+           quiet: bool) -> dict[str, Any]:
     train = task.splits["train"].to(cfg.device)
     n = len(train)
     per_epoch = math.ceil(n / cfg.batch_size)
     total = cfg.steps if cfg.steps is not None else cfg.epochs * per_epoch
     eval_every = min(cfg.eval_every or per_epoch, total)
     ckpt_every = cfg.checkpoint_every or eval_every
-
-    optimizer = make_optimizer(cfg, model.parameters())
-    state = State()
     ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.exists():
-        state = _load_checkpoint(ckpt_path, chash, model, optimizer)
 
     log = Log(out, total, state.step, quiet)
     if state.step:
@@ -228,7 +306,6 @@ def run(cfg: RunConfig, out: str | Path, *, data_dir=None, quiet: bool = False) 
         log.line(f"| {cfg.task} | {cfg.arch} ({cfg.backend}) | {model.n_params:,} params | "
                  f"{total} steps of batch {cfg.batch_size} | device {cfg.device} |")
 
-    window_loss, window_norm, window_n = 0.0, 0.0, 0
     if cfg.grad_diag_every and state.step == 0:
         _grad_diagnostics(cfg, task, model, out, 0)
     model.train()
@@ -252,9 +329,9 @@ def run(cfg: RunConfig, out: str | Path, *, data_dir=None, quiet: bool = False) 
         state.seconds += time.perf_counter() - t0
         state.step += 1
         state.steps.append((state.step, loss_v, norm))
-        window_loss += loss_v
-        window_norm = max(window_norm, norm)
-        window_n += 1
+        state.window_loss += loss_v
+        state.window_norm = max(state.window_norm, norm)
+        state.window_n += 1
         log.tick(loss_v)
 
         if state.step % eval_every == 0 or state.step == total:
@@ -263,14 +340,14 @@ def run(cfg: RunConfig, out: str | Path, *, data_dir=None, quiet: bool = False) 
             if state.best_val is None or _better(task.direction, val, state.best_val):
                 state.best_val = val
             row = {"step": state.step, "epoch": round(state.step / per_epoch, 4),
-                   "train_loss": window_loss / window_n, "val_metric": _finite(val),
-                   "grad_norm": window_norm, "lr": optimizer.param_groups[0]["lr"],
+                   "train_loss": state.window_loss / state.window_n, "val_metric": _finite(val),
+                   "grad_norm": state.window_norm, "lr": optimizer.param_groups[0]["lr"],
                    "seconds": round(state.seconds, 3)}
             state.curve.append(row)
             log.line(f"| step {state.step:>6}/{total} | epoch {row['epoch']:7.2f} | loss "
                      f"{row['train_loss']:.5g} | val {task.metric} {val:.5g} | "
-                     f"grad norm {window_norm:.3g} | {state.seconds:7.1f} s |")
-            window_loss, window_norm, window_n = 0.0, 0.0, 0
+                     f"grad norm {state.window_norm:.3g} | {state.seconds:7.1f} s |")
+            state.window_loss, state.window_norm, state.window_n = 0.0, 0.0, 0
         if cfg.grad_diag_every and state.step % cfg.grad_diag_every == 0:
             _grad_diagnostics(cfg, task, model, out, state.step)
         if state.step % ckpt_every == 0 and state.step < total:
@@ -295,7 +372,6 @@ def _train_step_loss(task, model, batch, step: int, cfg: RunConfig) -> torch.Ten
         return loss.detach()
     # Truncated BPTT: windows of cfg.tbptt steps, the state carried but detached;
     # gradients of all windows accumulate into one optimizer step.
-    from .tasks.base import Split
     T = batch.x.shape[1]
     hx, total = None, 0.0
     for s in range(0, T, cfg.tbptt):
@@ -312,7 +388,6 @@ def _train_step_loss(task, model, batch, step: int, cfg: RunConfig) -> torch.Ten
 
 def _grad_diagnostics(cfg: RunConfig, task, model, out: Path, step: int) -> None:
     """out/grad_checkpoints/step<N>.csv (rnnbench.gradients); RNG, mode and grads untouched."""
-    from .gradients import during_training
     during_training(cfg, task, model, out, step)
 
 
@@ -326,12 +401,80 @@ def _existing_hash(out: Path) -> str | None:
     if not p.exists():
         return None
     try:
-        return json.loads(p.read_text()).get("config_hash")
+        doc = json.loads(p.read_text())
     except (ValueError, OSError):
+        doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config_hash"), (str, type(None))):
         raise UsageError(f"out dir {out} holds an unreadable config.json: delete it or choose a new --out")
+    return doc.get("config_hash")
+
+
+def _finished(out: Path, chash: str, quiet: bool) -> dict | None:
+    """The metrics of a finished run of this config in `out`; None if there is none to resume
+    from; a UsageError if `out` holds another config's run or an unreadable metrics.json."""
+    import json
+    existing = _existing_hash(out)
+    if existing is not None and existing != chash:
+        raise UsageError(f"out dir {out} holds a run of another config (hash {existing}, this one "
+                         f"{chash}): choose a new --out or delete it")
+    metrics_path = out / "metrics.json"
+    if existing != chash or not metrics_path.exists():
+        return None
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (ValueError, OSError):
+        metrics = None
+    if not isinstance(metrics, dict):
+        raise UsageError(f"out dir {out} holds an unreadable metrics.json: delete it to finish the "
+                         f"run again from its checkpoint, or choose a new --out")
+    if not quiet:
+        print(f"| {out} | already finished: nothing to do", file=sys.stderr)
+    return metrics
+
+
+class RunLock:
+    """An exclusive lock on a run dir (fcntl.flock on out/.lock, released when the process
+    ends, however it ends): a second `rnnbench train` on the same dir is refused, naming the
+    holder (pid and host, written into the lock file)."""
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / ".lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+        import socket
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise UsageError(f"cannot write to out dir {self.path.parent}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+            os.close(fd)
+            who = f"pid {holder[0]} on host {holder[1]}" if len(holder) >= 2 else "another process"
+            raise UsageError(f"out dir {self.path.parent} is in use by {who} (lock {self.path}): "
+                             f"wait for it or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            import fcntl
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
 
 
 def _check_writable(out: Path) -> None:
+    check_out_dir(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -352,27 +495,44 @@ def _save(out, path, chash, model, optimizer, state: State) -> None:
     atomic_write_text(out / "steps.csv", _csv(STEP_COLUMNS, [dict(zip(STEP_COLUMNS, s)) for s in state.steps]))
 
 
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Read a checkpoint; a truncated or foreign file is a UsageError naming it."""
+def load_checkpoint(path: str | Path, map_location="cpu", hint: str = "") -> dict:
+    """Read a checkpoint: tensors and plain types only (`weights_only=True`: unpickling
+    anything else could run code). A truncated, foreign or unsafe file is a UsageError naming it."""
+    import pickle
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UsageError(f"checkpoint not found: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"checkpoint {path} is a directory, not a checkpoint file") from None
+    except pickle.UnpicklingError as e:
+        if "global" not in str(e).lower():   # not an object to construct: a damaged file
+            raise UsageError(f"checkpoint {path} is corrupt or not an rnnbench checkpoint "
+                             f"(UnpicklingError){hint}") from None
+        what = re.search(r"GLOBAL ([\w.]+)|global ([\w.]+)", str(e))
+        obj = f" ({next(g for g in what.groups() if g)})" if what else ""
+        raise UsageError(f"checkpoint {path} refused: it holds objects other than tensors and plain "
+                         f"values{obj}, and loading them could run code") from None
     except Exception as e:  # torch raises many types for a corrupt file
         raise UsageError(f"checkpoint {path} is corrupt or not an rnnbench checkpoint "
-                         f"({type(e).__name__}): delete it to start over") from None
+                         f"({type(e).__name__}){hint}") from None
 
 
 def _load_checkpoint(path: Path, chash: str, model, optimizer) -> State:
-    ck = load_checkpoint(path)
+    ck = load_checkpoint(path, hint=": delete it to start over")
     if not isinstance(ck, dict) or ck.get("config_hash") != chash:
         raise UsageError(f"checkpoint {path} belongs to another config: delete it to start over")
-    model.load_state_dict(ck["model"])
-    optimizer.load_state_dict(ck["optimizer"])
-    torch.set_rng_state(ck["torch_rng"])
-    if ck.get("cuda_rng") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ck["cuda_rng"])
-    return State(**ck["state"])
+    try:
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["torch_rng"])
+        if ck.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        return State(**ck["state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise UsageError(f"checkpoint {path} is corrupt or not an rnnbench checkpoint ({first}): "
+                         f"delete it to start over") from None
 
 
 def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: int, out: Path) -> dict:
@@ -386,26 +546,17 @@ def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: in
         task.artifacts(model, out, cfg.device)
     epochs = state.step / per_epoch
     prov = collect()
-    metrics = {
-        "task": cfg.task, "arch": cfg.arch, "backend": cfg.backend,
-        "bidirectional": cfg.bidirectional, "layers": cfg.layers, "hidden": cfg.hidden,
-        "seed": cfg.seed,
-        "params": {"task_params": cfg.task_params, "model_params": cfg.model_params,
-                   "train": {k: v for k, v in cfg.to_dict().items()
-                             if k not in ("task", "task_params", "model_params", "arch", "backend",
-                                          "bidirectional", "layers", "hidden", "seed")}},
-        "metric": task.metric, "direction": task.direction, "value": value, "metrics": test,
-        "baseline": task.baseline(), "solved": task.solved(value, test) if state.status == "ok" else None,
-        "best_val": _finite(state.best_val), "epochs": round(epochs, 4), "steps": state.step,
-        "train_seconds": round(state.seconds, 3),
-        "seconds_per_epoch": round(state.seconds / epochs, 4) if epochs else None,
-        "status": state.status, "diverged_step": state.diverged_step,
-        "n_params": model.n_params, "device": cfg.device, "threads": torch.get_num_threads(),
-        "native_kernel": _native_kernel(cfg),
-        "hostname": prov.get("hostname"), "slurm_job_id": prov.get("slurm_job_id"),
-        "torch_version": torch.__version__, "rnnbench_version": __version__,
-        "git_sha": prov.get("git_sha"), "config_hash": chash,
-    }
+    record = RunRecord.of(   # identity, params and the registries' facts come from cfg
+        cfg, state.status, value=value, metrics=test, baseline=task.baseline(),
+        solved=task.solved(value, test) if state.status == "ok" else None,
+        best_val=_finite(state.best_val), epochs=round(epochs, 4), steps=state.step,
+        train_seconds=round(state.seconds, 3),
+        seconds_per_epoch=round(state.seconds / epochs, 4) if epochs else None,
+        diverged_step=state.diverged_step, n_params=model.n_params, native_kernel=_native_kernel(cfg),
+        device=cfg.device, threads=torch.get_num_threads(), hostname=prov.get("hostname"),
+        slurm_job_id=prov.get("slurm_job_id"), torch_version=torch.__version__,
+        rnnbench_version=__version__, git_sha=prov.get("git_sha"), config_hash=chash)
+    metrics = record.to_dict()
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
 

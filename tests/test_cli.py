@@ -22,7 +22,7 @@ def _one_line_error(res, *fragments):
 
 @pytest.mark.parametrize("args, fragments", [
     (["--task", "nope", "--arch", "lstm"], ["'nope'", "adding", "sine"]),
-    (["--arch", "transformer"], ["'transformer'", "lstm", "gru-cho", "jordan"]),
+    (["--arch", "xlstm"], ["'xlstm'", "lstm", "gru-cho", "jordan"]),
     (["--arch", "jordan", "--backend", "fused"], ["jordan", "fused", "cell"]),
     (["--arch", "lstm", "--backend", "magic"], ["'magic'", "fused", "cell"]),
     (["--arch", "lstm", "--hidden", "0"], ["hidden", "0"]),

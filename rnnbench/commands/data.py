@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if args.data_dir is not None:
+        from ..io import check_in_path
+        check_in_path(args.data_dir, "--data-dir")
     return {"list": _list, "verify": _verify, "fetch": _fetch}[args.data_command](args)
 
 

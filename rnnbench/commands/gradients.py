@@ -88,7 +88,9 @@ def resolve_config(args):
             raise UsageError("give --task (or a --config naming one), or --checkpoint")
         return resolve(with_task_defaults(given)), None, "init", 0
 
-    ck_path = Path(args.checkpoint)
+    from ..io import check_in_path
+
+    ck_path = check_in_path(args.checkpoint, "--checkpoint")
     if ck_path.is_dir():                       # a run dir: its checkpoint
         ck_path = ck_path / "checkpoint.pt"
     ck = load_checkpoint(ck_path)
@@ -125,13 +127,21 @@ def run(args) -> int:
     import torch
 
     from .. import gradients as gr
+    from ..io import check_in_path, check_out_dir
     from ..train import prepare
 
+    check_out_dir(args.out)
     if args.samples < 1:
         raise UsageError(f"--samples must be a positive integer, got {args.samples}")
     if args.jacobian_samples < 0:
         raise UsageError(f"--jacobian-samples must be >= 0, got {args.jacobian_samples}")
+    if args.data_dir is not None:
+        check_in_path(args.data_dir, "--data-dir")
     cfg, ck, at, step = resolve_config(args)
+    from ..models import MODELS
+    if cfg.arch in MODELS:
+        raise UsageError(f"gradient-flow diagnostics follow a recurrent cell's states; {cfg.arch} is a "
+                         "sequence model without them (models/zoo.py)")
     torch.set_num_threads(cfg.threads or 1)   # small per-step ops: 1 thread unless asked (see diagnose)
     task, model = prepare(cfg, args.data_dir)
     if ck is not None:

@@ -29,7 +29,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    results = Path(args.results_dir)
+    from ..io import check_in_path, check_out_dir, os_error
+
+    if args.out is not None:
+        check_out_dir(args.out)
+    results = check_in_path(args.results_dir, "RESULTS_DIR")
+    if args.asv_results is not None:
+        check_in_path(args.asv_results, "--asv-results")
     if not results.is_dir():
         raise UsageError(f"results directory not found: {results}")
     if not (results / "runs.csv").is_file():
@@ -41,6 +47,12 @@ def run(args) -> int:
         raise UsageError(f"--jobs must be a positive integer, got {args.jobs}")
     from ..report import build
 
-    index = build(results, args.out, asv_results=asv if asv.is_dir() else None, method=args.ci, jobs=args.jobs)
+    if args.out is None:
+        check_out_dir(results / "report")
+    try:
+        index = build(results, args.out, asv_results=asv if asv.is_dir() else None, method=args.ci,
+                      jobs=args.jobs)
+    except OSError as e:
+        raise os_error(e, f"the report in {args.out or results / 'report'}") from None
     print(f"{index}", file=sys.stderr)
     return 0

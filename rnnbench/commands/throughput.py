@@ -37,21 +37,29 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+MAX_LAYERS = 10_000
+
+
 def cases_from_args(args):
     import torch
 
-    from ..models import BACKENDS, CELLS, backends_for
+    from ..models import ARCHS, BACKENDS, MODELS, backends_for
     from ..throughput import BARE, Case
 
     if args.layers <= 0 or args.repeat <= 0 or args.rounds <= 0:
         raise UsageError("--layers, --repeat and --rounds must be positive")
+    if args.layers > MAX_LAYERS:
+        raise UsageError(f"--layers {args.layers} is more than {MAX_LAYERS:,}: a stack is built layer by "
+                         f"layer in Python (10^6 layers take about 45 minutes before the first timing)")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {args.device!r} (valid: cpu, cuda)")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("device 'cuda' requested but CUDA is not available here (valid: cpu)")
     cases = []
     for arch in args.arch:
-        CELLS.get(arch)
+        ARCHS.get(arch)                       # a cell, or a sequence model (tcn, transformer, window-mlp)
+        if arch in MODELS and args.bidirectional:
+            raise UsageError(f"--bidirectional: {arch} is a sequence model, not a recurrent stack")
         for backend in args.backend:
             if backend not in (*BACKENDS, BARE):
                 raise UsageError(f"unknown backend {backend!r} (valid: {choices((*BACKENDS, BARE))})")
@@ -66,13 +74,42 @@ def cases_from_args(args):
     return cases
 
 
+def check_memory(cases, backward: bool) -> None:
+    """Refuse, up front and in one line, a shape whose tensors cannot fit: input, the layers'
+    gates and states (kept for backward when timed), weights and their gradients, float32."""
+    import torch
+
+    from ..models import CELLS
+    from ..train import LAYER_OVERHEAD, available_memory, format_bytes, gate_blocks
+
+    avail = available_memory(cases[0].device)
+    for c in cases:
+        dirs = 2 if c.bidirectional else 1
+        per_step = (gate_blocks(c.arch) + 2) * c.hidden * dirs * (c.layers if backward else 1)
+        weights = (CELLS.get(c.arch).n_params(c.input_size, c.hidden, c.layers, c.bidirectional)
+                   if c.arch in CELLS else c.hidden * (c.input_size + c.hidden) * c.layers)  # a lower bound
+        need = 4 * (c.batch * c.seq_len * (c.input_size + per_step) + weights * (2 if backward else 1)) \
+            + LAYER_OVERHEAD * c.layers * dirs
+        if need > avail or max(c.batch, c.seq_len, c.input_size, c.hidden) > torch.iinfo(torch.int64).max:
+            layers = f"{c.layers} layer{'s' if c.layers != 1 else ''}"
+            raise UsageError(f"shape {c.batch}x{c.seq_len}x{c.input_size}x{c.hidden} ({c.arch}, {layers}) "
+                             f"needs at least {format_bytes(need)}, more than the {format_bytes(avail)} of "
+                             f"{c.device} memory available")
+
+
 def run(args) -> int:
     import pandas as pd
 
     from ..io import atomic_write_text
     from ..throughput import BARE, compare
 
-    rows = compare(cases_from_args(args), args.passes, repeat=args.repeat, rounds=args.rounds)
+    from ..io import check_out_file, os_error
+
+    if args.out is not None:
+        check_out_file(args.out)
+    cases = cases_from_args(args)
+    check_memory(cases, "forward_backward" in args.passes)
+    rows = compare(cases, args.passes, repeat=args.repeat, rounds=args.rounds)
     df = pd.DataFrame(rows)
     key = ["arch", "bidirectional", "layers", "batch", "seq_len", "input_size", "hidden", "pass"]
     ref = df[df.backend == "fused"].set_index(key)["seconds"]
@@ -87,5 +124,8 @@ def run(args) -> int:
     print("vs_fused = fused time / this time (>= 0.8 target for cell); "
           "vs_torch_nn = torch.nn time / this time (>= 0.97 target for fused)")
     if args.out:
-        atomic_write_text(args.out, df.to_csv(index=False))
+        try:
+            atomic_write_text(args.out, df.to_csv(index=False))
+        except OSError as e:
+            raise os_error(e, args.out) from None
     return 0

@@ -96,7 +96,7 @@ def test_grad_diag_every_is_validated():
 
 
 @pytest.mark.parametrize("argv, fragments", [
-    (["--arch", "transformer"], ["'transformer'", "lstm", "jordan"]),
+    (["--arch", "xlstm"], ["'xlstm'", "lstm", "jordan"]),
     (["--arch", "lstm", "--task", "nope"], ["'nope'", "adding"]),
     (["--arch", "lstm", "--at", "init", "--checkpoint", "x.pt"], ["--checkpoint", "--at"]),
     (["--arch", "lstm", "--at", "trained"], ["--at", "init"]),
