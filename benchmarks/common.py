@@ -27,9 +27,12 @@ THREADS = int(os.environ.get("RNNBENCH_BENCH_THREADS", "1"))
 
 # The grid. Spelled out (not read from rnnbench.models) so that asv's parameter keys stay the
 # same across commits; tests/test_benchmarks.py checks it against the model registry, so a new
-# cell or backend (a compiled / scripted one, say) fails CI until it is added here.
-ARCHS = ["rnn", "irnn", "lstm", "gru", "gru-cho", "jordan"]
-BACKENDS = ["fused", "cell"]          # fused: rnn, irnn, lstm, gru; cell: all six
+# cell or backend (a compiled / scripted one, say) fails CI until it is added here. A plugin's
+# cells (`RNNBENCH_PLUGINS=my_cells asv run ...`, rnnbench/plugins.py) follow the zoo's.
+ARCHS = ["rnn", "irnn", "lstm", "gru", "gru-cho", "jordan", "mingru", "minlstm"]
+ARCHS += [name for name, spec in rnnbench.models.CELLS.items()
+          if name not in ARCHS and not spec.step.__module__.startswith("rnnbench.")]
+BACKENDS = ["fused", "cell"]          # fused: rnn, irnn, lstm, gru; cell: every cell
 DIRECTIONS = ["uni", "bi"]
 LAYERS = [1, 2]
 PASSES = ["forward", "forward_backward"]

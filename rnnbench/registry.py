@@ -1,12 +1,15 @@
 """A tiny name -> entry registry shared by cells, tasks, datasets and seq2seq variants.
 
 The CLI, `rnnbench list`, the pipeline's config schema and the error messages all
-read the same registries, so a new entry shows up everywhere at once.
+read the same registries, so a new entry shows up everywhere at once. A lookup first loads
+the plugins (`plugins.load()`: entry points and $RNNBENCH_PLUGINS), so a plugin's entries
+do too; adding an entry does not.
 """
 from __future__ import annotations
 
 from typing import Generic, Iterator, TypeVar
 
+from . import plugins
 from .errors import unknown
 
 T = TypeVar("T")
@@ -30,23 +33,28 @@ class Registry(Generic[T]):
             return obj
         return deco
 
+    def _all(self) -> dict[str, T]:
+        """The entries, the plugins' included (loading them is a no-op once done)."""
+        plugins.load()
+        return self._entries
+
     def get(self, name: str) -> T:
         try:
-            return self._entries[name]
+            return self._all()[name]
         except KeyError:
             raise unknown(self.kind, name, self._entries) from None
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        return list(self._all())
 
     def items(self):
-        return self._entries.items()
+        return self._all().items()
 
     def __contains__(self, name) -> bool:
-        return name in self._entries
+        return name in self._all()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self._all())
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._all())
