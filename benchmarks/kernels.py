@@ -4,14 +4,9 @@
     Throughput        track_step_samples_per_s, track_gflops                        (reports only)
     KernelCuda, ThroughputCuda   the same on CUDA, synchronised; skipped without CUDA
 
-FLOPs (rnnbench.throughput.flops), multiply-adds counted as 2, per layer and direction:
-
-    forward  2 * G * H * (I + H) * T * N     G = 4 lstm, 3 gru / gru-cho, 1 rnn / irnn
-             2 * H * (I + 2H) * T * N        jordan (recurrent input y, plus its output layer)
-    forward+backward = 3x forward
-
-with I the input size for the first layer and dirs * H above it; elementwise gate
-arithmetic is not counted. One step-sample is one time step of one sequence: a pass over
+FLOPs: the cell's own count (`CellSpec.flops` in rnnbench/models/cells.py, through
+rnnbench.throughput.flops): matmul FLOPs, forward+backward = 3x forward.
+One step-sample is one time step of one sequence: a pass over
 a [T, N, I] batch processes T * N of them.
 """
 from __future__ import annotations

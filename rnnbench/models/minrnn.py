@@ -1,0 +1,111 @@
+"""minGRU and minLSTM (Feng et al. 2024, "Were RNNs all we needed?", arXiv 2410.01201).
+
+The gates read x_t only (no W_hh), so each layer's recurrence is linear in h:
+
+    h_t = a_t * h_{t-1} + b_t          a_t = 1 - z_t (mingru) or f'_t (minlstm), b_t > 0
+
+and runs over the whole sequence at once as a scan in log space (Heinsen 2023, "Efficient
+parallelization of a ubiquitous sequential computation"; the paper's appendix):
+
+    A_t = Σ_{s<=t} log a_s                                          (cumsum)
+    h_t = exp(A_t) * h_0 + exp(A_t + logcumsumexp_{s<=t}(log b_s - A_s))
+
+The h_0 term is kept out of the logarithm (the paper takes log h_0, which needs h_0 > 0; the
+zoo's initial state is zero unless given, and may be negative), so the scan is exact for any
+h_0. `step` below is the sequential form, in the zoo's equation style, and the explicit-cell
+backend's reference loop; the scan is its fast path (`FAST`), used for training and
+inference. The two are proven equal in tests/models/ (outputs, final states, gradients;
+lengths, bidirectional, stacked: `rnnbench check-cell mingru`). No fused backend.
+
+Parameters per layer-direction: weight_ih [G*H, I_k], bias_ih [G*H] (G = 2 for mingru: z, h̃;
+3 for minlstm: f, i, h̃); `CellSpec.recurrent = False` drops weight_hh / bias_hh.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .cells import _identity, register_cell
+from .recurrent import FAST
+
+
+def g(a: torch.Tensor) -> torch.Tensor:
+    """g(a) = a + 0.5 for a >= 0, σ(a) otherwise: positive, continuous, linear for large a."""
+    return torch.where(a >= 0, a + 0.5, torch.sigmoid(a))
+
+
+def log_g(a: torch.Tensor) -> torch.Tensor:
+    """log g(a), written so that neither branch is nan (torch.where differentiates both)."""
+    return torch.where(a >= 0, (F.relu(a) + 0.5).log(), -F.softplus(-a))
+
+
+# ------------------------------------------------------------------------------ steps
+def mingru_step(gx, state, p, tap=_identity):
+    """z_t = σ(W_iz x_t + b_iz)
+    h̃_t = g(W_ih̃ x_t + b_ih̃),   g(a) = a + 0.5 if a >= 0 else σ(a)
+    h_t = (1 - z_t) * h_{t-1} + z_t * h̃_t
+    no W_hh: run as a log-space parallel scan over t (Heinsen 2023); this step is its reference"""
+    (h,) = state
+    a_z, a_h = gx.chunk(2, 1)
+    z = torch.sigmoid(a_z)
+    return (tap("h", (1 - z) * h + z * g(a_h)),)
+
+
+def minlstm_step(gx, state, p, tap=_identity):
+    """f_t = σ(W_if x_t + b_if)
+    i_t = σ(W_ii x_t + b_ii)
+    h̃_t = g(W_ih̃ x_t + b_ih̃),   g(a) = a + 0.5 if a >= 0 else σ(a)
+    f'_t = f_t / (f_t + i_t),   i'_t = i_t / (f_t + i_t)
+    h_t = f'_t * h_{t-1} + i'_t * h̃_t
+    no W_hh, no c: run as a log-space parallel scan over t (Heinsen 2023); this step is its reference"""
+    (h,) = state
+    a_f, a_i, a_h = gx.chunk(3, 1)
+    f, i = torch.sigmoid(a_f), torch.sigmoid(a_i)
+    return (tap("h", f / (f + i) * h + i / (f + i) * g(a_h)),)
+
+
+# ----------------------------------------------------------------------- parallel form
+def scan_log(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + b_t for t = 0..T-1 (time first, [T, B, H]), from log a and log b:
+    h_t = exp(A_t) h_0 + exp(A_t + logcumsumexp(log b - A)_t), A = cumsum(log a)."""
+    A = log_a.cumsum(0)
+    return A.exp() * h0 + (A + torch.logcumsumexp(log_b - A, 0)).exp()
+
+
+def mingru_parallel(gx: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """Every h_t of mingru_step over gx [T, B, 2H] from h0 [B, H], at once: log(1 - z) =
+    -softplus(a_z), log z = -softplus(-a_z)."""
+    a_z, a_h = gx.chunk(2, -1)
+    return scan_log(-F.softplus(a_z), -F.softplus(-a_z) + log_g(a_h), h0)
+
+
+def minlstm_parallel(gx: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """Every h_t of minlstm_step over gx [T, B, 3H] from h0 [B, H], at once: with
+    d = log(i / f) = softplus(-a_f) - softplus(-a_i), log f' = -softplus(d), log i' = -softplus(-d)."""
+    a_f, a_i, a_h = gx.chunk(3, -1)
+    d = F.softplus(-a_f) - F.softplus(-a_i)
+    return scan_log(-F.softplus(d), -F.softplus(-d) + log_g(a_h), h0)
+
+
+PARALLEL = {"mingru": mingru_parallel, "minlstm": minlstm_parallel}
+
+
+def _fast(parallel):
+    def run(x, state, p, seq):
+        """The cell backend's fast path over one layer-direction (sorted, flipped for the
+        backward direction): padded steps are computed (they come after each sequence's valid
+        part, so they change nothing before it), then zeroed; h_n at the last valid step."""
+        h = parallel(F.linear(x, p["weight_ih"], p["bias_ih"]), state[0])
+        if seq.valid is None:
+            return h, (h[-1],)
+        return torch.where(seq.valid, h, 0), (seq.final(h),)
+    return run
+
+
+# ---------------------------------------------------------------------------- registry
+CITATION = "Feng, Tung, Ahmed, Bengio & Hajimirsadeghi 2024, Were RNNs all we needed? (arXiv 2410.01201)"
+register_cell("mingru", mingru_step, title="minGRU (x_t-only gates, parallel scan)", states=("h",),
+              n_gates=2, fused=None, recurrent=False, citation=CITATION)
+register_cell("minlstm", minlstm_step, title="minLSTM (x_t-only gates, parallel scan)", states=("h",),
+              n_gates=3, fused=None, recurrent=False, citation=CITATION)
+FAST.update({name: _fast(fn) for name, fn in PARALLEL.items()})
