@@ -25,7 +25,8 @@ from .errors import UsageError
 TMP_SUFFIX = ".tmp"
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process umask, read without changing it where possible."""
     try:   # read without changing it (os.umask can only set); Linux 4.7+
         with open("/proc/self/status") as f:
             for line in f:
@@ -43,7 +44,7 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import UsageError
+from ..io import umask
 from .registry import DATASETS, DataFile, Dataset
 
 ENV_DIR = "RNNBENCH_DATA"
@@ -167,7 +168,7 @@ class DownloadProvider:
             bad = _problem(tmp, f)
             if bad:
                 raise _Rejected(f"checksum mismatch, {bad}")
-            os.chmod(tmp, 0o644)   # mkstemp's 0600 would hide a shared cache from other users
+            os.chmod(tmp, 0o666 & ~umask())   # mkstemp's 0600 would hide a shared cache from other users
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import socket
 import zipfile
 from pathlib import Path
@@ -56,6 +57,18 @@ def test_download_with_a_good_checksum(served, tmp_path):
     assert [p.name for p in files_under(cache)] == ["demo", "good.csv"]   # no temporary file left
     # found locally from now on, with downloads off
     assert resolve(ds, data_dir=cache, download=False) == paths
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_a_download_honours_the_umask(served, tmp_path, mask):
+    _, url = served
+    ds = demo(DataFile("demo/good.csv", sha256=sha(GOOD), urls=(url + "good.csv",)))
+    old = os.umask(mask)
+    try:
+        paths = resolve(ds, data_dir=tmp_path / "cache", download=True, quiet=True)
+    finally:
+        os.umask(old)
+    assert paths["good.csv"].stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_bad_checksum_is_rejected_and_nothing_is_kept(served, tmp_path):
