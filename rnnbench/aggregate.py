@@ -99,9 +99,10 @@ def summary(df, runs_dir: str | Path, expected: bool) -> str:
     counts = df["status"].value_counts().to_dict() if len(df) else {}
     parts = ", ".join(f"{counts[s]} {s}" for s in ("ok", "diverged", "failed", "missing") if s in counts)
     line = f"{len(df)} runs" + (f" ({parts})" if parts else "")
-    if expected:
-        found = sum(1 for _ in Path(runs_dir).rglob("metrics.json")) if Path(runs_dir).is_dir() else 0
-        done = int(df["status"].isin(["ok", "diverged"]).sum()) if len(df) else 0
-        if found > done:
-            line += f"; {found - done} runs under {runs_dir} are not in this grid and were left out"
+    found = sum(1 for _ in Path(runs_dir).rglob("metrics.json")) if Path(runs_dir).is_dir() else 0
+    done = int(df["status"].isin(["ok", "diverged"]).sum()) if len(df) else 0
+    if expected and found > done:
+        line += f"; {found - done} runs under {runs_dir} are not in this grid and were left out"
+    elif not expected and found > done:
+        line += f"; {found - done} unreadable metrics.json under {runs_dir} left out (their runs are redone)"
     return line

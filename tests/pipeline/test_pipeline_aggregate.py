@@ -148,3 +148,12 @@ def test_provenance_command_writes_the_environment(tmp_path):
 @pytest.mark.parametrize("value, text", [(None, ""), (float("nan"), ""), (0.1, "0.1"), (True, True)])
 def test_csv_cells(value, text):
     assert csv_cell(value) == text
+
+
+def test_unreadable_metrics_are_counted_in_the_summary(tmp_path, capsys):
+    from rnnbench.cli import main
+    (tmp_path / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "runs" / "r1" / "metrics.json").write_text("garbage")
+    assert main(["aggregate", str(tmp_path / "runs"), "--out", str(tmp_path / "runs.csv")]) == 0
+    out = capsys.readouterr()
+    assert "0 runs; 1 unreadable metrics.json" in out.out + out.err
