@@ -9,7 +9,7 @@ Each field is declared once, with `setting(default, help, <range>)`: its type is
 annotation, its range the check. `SETTINGS` reads the declarations, and everything
 else is generated from them: `RunConfig.validate()`, the flags of `rnnbench train`
 (rnnbench/commands/train.py) and the run keys of the grid schema
-(workflows/config/schema.yaml, rewritten by `python -m rnnbench.config --schema`;
+(workflows/config/schema.yaml, rewritten by `python -m rnnbench.grid --write-schema`;
 tests/test_config.py checks the three agree field by field). `resolve()` fills the
 `auto` choices for `rnnbench train`, `rnnbench gradients` and the grid alike.
 """
@@ -107,6 +107,9 @@ class RunConfig:
     grad_diag_every: int | None = setting(None, "steps between gradient-flow diagnostics "
                                           "(out/grad_checkpoints/step<N>.csv, and step0 = init); off = none",
                                           low=1)
+    stop_when_solved: bool = setting(False, "end training at the first evaluation whose validation metrics "
+                                     "meet the task's solved rule (recorded: stopped_early)")
+    # off by default: a fixed budget for every arm; on, a run measures its time to solve and no more
 
     @classmethod
     def field_names(cls) -> list[str]:

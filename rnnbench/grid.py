@@ -8,12 +8,17 @@ names RunConfig keys in three layers, most specific last:
                changing some keys
     tasks:     one block per task: its task_    adding: {task_params: {seq_len: [50, 100]}}
                params, model_params and any
-               key it sets for itself
+               key it sets for itself (or a
+               list of blocks: their union)
+    claims:    claims whose runs the grid       claims: [adding_gated_vs_tanh]
+               covers (rnnbench.claims): their
+               cells are added, as declared
 
 A list is an axis (its values are crossed), a scalar is a fixed value. For each
 task, the cells are the union over [grid, grid+variant, ...] of the product of the
 axes, with the task block overriding (grid < variant < task), minus the cells
-matching an `exclude` entry. `backend: auto` is resolved here as `rnnbench train`
+matching an `exclude` entry. A claim's cells are its experiment's alone (`claims.grid`:
+neither this config's grid, variants nor excludes touch them). `backend: auto` is resolved here as `rnnbench train`
 does (fused where the cell has it, else cell); a backend a cell lacks is dropped.
 
 A cell's id is readable and stable: the cell's value on every axis the config
@@ -25,7 +30,8 @@ then a short hash of the cell's whole config:
 It depends only on the cell's own config, not on the other cells or the order of
 the config: adding a seed or an axis value keeps every other id, and a changed
 setting gives the affected cells new ids (new runs), so a run directory only
-ever holds one config.
+ever holds one config. A config that two layers (or two claims) give is one cell,
+with the id of the first that gives it.
 """
 from __future__ import annotations
 
@@ -110,6 +116,25 @@ def expand(config: dict[str, Any]) -> list[Cell]:
     plugin that does not import, or a config whose axes leave no cell.
     """
     plugins.load(config.get("plugins") or [])
+    named = config.get("claims") or []
+    if named:
+        from . import claims
+        for name in named:
+            claims.CLAIMS.get(name)          # an unknown claim: one line naming the valid ones
+        extra = claims.grid(named)
+        own = {k: v for k, v in config.items() if k != "claims"}
+        grads = (config.get("gradients") or {}).get("cells") or []
+        frag = {**extra, "plugins": config.get("plugins") or [], "resources": config.get("resources") or {},
+                "gradients": {"cells": grads + (extra.get("gradients") or {}).get("cells", [])}}
+        # one run per config: a cell both name (or two claims name) is one job, the first id kept
+        cells: dict[str, Cell] = {}
+        for c in [*(expand(own) if own.get("tasks") else []), *(expand(frag) if frag["tasks"] else [])]:
+            old = cells.setdefault(c.config_json(), c)
+            if c.gradients and not old.gradients:      # one cell, two reasons: its diagnostics kept
+                cells[c.config_json()] = dataclasses.replace(old, gradients=True)
+        if not cells:
+            raise UsageError(f"the grid config's claims ({', '.join(named)}) declare no runs and it names no task")
+        return list(cells.values())
     TASKS, CELLS, backends_for = _registries()
     grid = dict(config.get("grid") or {})
     variants = [dict(v) for v in config.get("variants") or []]
@@ -130,17 +155,17 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                 if "." not in key and key not in valid_keys:
                     raise UsageError(f"unknown key {key!r} in {where}[{i}] (valid: {choices(valid_keys)}, "
                                      "task_params.NAME, model_params.NAME)")
+    tasks = {t: [dict(b or {}) for b in _as_list(blocks)] for t, blocks in tasks.items()}
     for where, block in [("grid", grid), *((f"variants[{i}]", v) for i, v in enumerate(variants)),
-                         *((f"tasks.{t}", b or {}) for t, b in tasks.items())]:
+                         *((f"tasks.{t}", b) for t, bs in tasks.items() for b in bs)]:
         for arch in _as_list(block.get("arch", [])):
             if arch not in CELLS:
                 raise UsageError(f"unknown cell {arch!r} in {where}.arch "
                                  f"(valid: {choices(CELLS.names())})")
 
-    cells: dict[tuple[str, str, str], Cell] = {}
+    cells: dict[str, Cell] = {}
     dropped: dict[tuple[str, str], set[str]] = {}   # (task, arch) -> backends asked but absent
-    for tname, tblock in tasks.items():
-        tblock = dict(tblock or {})
+    for tname, tblock in ((t, b) for t, bs in tasks.items() for b in bs):
         task_cls = TASKS.get(tname)
         resources = {**base_resources, **(tblock.pop("resources", None) or {})}
         for layer in [{}, *variants]:
@@ -162,8 +187,8 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                     continue
                 _check(cfg)
                 cid = cell_id(cfg, axes)
-                key = (tname, cfg["arch"], cid)
-                if key not in cells:
+                key = canonical_json(cfg)       # one run per config (the first id kept): two
+                if key not in cells:            # layers or blocks giving it are one job
                     cells[key] = Cell(tname, cfg["arch"], cid, cfg, dict(resources),
                                       any(matches(facts, m) for m in grad_select))
     _check_dropped(cells, dropped, backends_for)

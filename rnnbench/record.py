@@ -31,6 +31,10 @@ RECORD_VERSION = 2
 PARAM_GROUPS = ("task_params", "model_params", "train")
 # RunConfig keys that are record fields of their own (the rest go to params.train).
 IDENTITY = ("task", "arch", "backend", "bidirectional", "layers", "hidden", "seed")
+# RunConfig settings added after records were first written, and the value such a record ran
+# at (a new setting's default keeps the old behaviour): filled in on load, so that an older
+# record and a new one of the same run are one condition in the report.
+ADDED_SETTINGS = {"stop_when_solved": False}
 
 Status = Literal["ok", "diverged", "failed", "missing"]
 Kind = Literal["many_to_one", "many_to_many", "seq2seq"]
@@ -77,6 +81,10 @@ class RunRecord:
     train_seconds: float | None = None      # training wall time (device synchronised; no evaluation)
     seconds_per_epoch: float | None = None
     diverged_step: int | None = None  # the step whose loss or gradient was not finite
+    steps_to_solve: int | None = None       # steps to the first evaluation whose validation metrics meet the
+    seconds_to_solve: float | None = None   # solved rule, and its training seconds; null: never (censored) or no rule
+    solve_censored: bool | None = None      # the task has a rule and validation never met it; null: no rule / no run
+    stopped_early: bool | None = None       # training ended at that evaluation (stop_when_solved); null: no run
     n_params: int | None = None       # trainable parameters
     native_kernel: bool | None = None  # the compiled scan ran (False: its PyTorch fallback; None: n/a)
     # ---- settings: every other resolved RunConfig key
@@ -131,6 +139,8 @@ class RunRecord:
         if sorted(params) != sorted(PARAM_GROUPS) or not all(isinstance(v, dict) for v in params.values()):
             raise UsageError(f"{where}field 'params' must hold the objects {', '.join(PARAM_GROUPS)}, "
                              f"got {json.dumps(params)[:80]}")
+        train = params["train"]
+        values["params"] = {**params, "train": {**train, **{k: v for k, v in ADDED_SETTINGS.items() if k not in train}}}
         return cls(**values)
 
     @classmethod
@@ -197,7 +207,8 @@ def _upgrade_v1(d: dict[str, Any], where: str) -> dict[str, Any]:
     except UsageError as e:
         raise UsageError(f"{where}{e}") from None
     out = {"record_version": RECORD_VERSION, "cell_id": None, "run_dir": None, **facts,
-           "native_kernel": None}          # native_kernel came late in version 1
+           "native_kernel": None,          # native_kernel came late in version 1
+           **dict.fromkeys(("steps_to_solve", "seconds_to_solve", "solve_censored", "stopped_early"))}
     out.update((k, v) for k, v in d.items() if k != "record_version")
     return out
 

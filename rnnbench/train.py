@@ -3,6 +3,8 @@
     out/config.json     resolved RunConfig + config_hash         (written first)
     out/checkpoint.pt   model, optimizer, RNG state, curves       (every checkpoint_every steps)
     out/curve.csv       one row per evaluation                    (with each checkpoint)
+                        (`solved`: the task's rule on the validation metrics; the first
+                        True is the run's time to solve, and with stop_when_solved its end)
     out/steps.csv       one row per optimizer step: loss, pre-clip gradient norm
     out/metrics.json    the result (results/README.md)            (written last)
     out/.lock           flock'ed while a runner trains here; holds its pid and host
@@ -42,7 +44,7 @@ from .record import RunRecord
 from .tasks.base import Split
 from .io import atomic_torch_save, atomic_write_json, atomic_write_text, check_out_dir, clean_tmp
 
-CURVE_COLUMNS = ("step", "epoch", "train_loss", "val_metric", "grad_norm", "lr", "seconds")
+CURVE_COLUMNS = ("step", "epoch", "train_loss", "val_metric", "grad_norm", "lr", "seconds", "solved")
 STEP_COLUMNS = ("step", "loss", "grad_norm")
 
 
@@ -199,6 +201,7 @@ class State:
     steps: list[tuple] = field(default_factory=list)
     status: str = "running"
     diverged_step: int | None = None
+    stopped_early: bool = False        # ended at the first solved evaluation (stop_when_solved)
     # the current evaluation interval so far (curve.csv's train_loss and grad_norm): a
     # checkpoint inside an interval carries them, so a resumed curve equals an uninterrupted one
     window_loss: float = 0.0
@@ -309,7 +312,7 @@ def _train(cfg: RunConfig, chash: str, task, model, optimizer, state: "State", o
     if cfg.grad_diag_every and state.step == 0:
         _grad_diagnostics(cfg, task, model, out, 0)
     model.train()
-    while state.step < total and state.status == "running":
+    while state.step < total and state.status == "running" and not state.stopped_early:
         epoch, pos = divmod(state.step, per_epoch)
         idx = epoch_order(cfg.seed, epoch, n)[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
         batch = train.take(idx.to(train.x.device))
@@ -335,19 +338,24 @@ def _train(cfg: RunConfig, chash: str, task, model, optimizer, state: "State", o
         log.tick(loss_v)
 
         if state.step % eval_every == 0 or state.step == total:
-            val = task.evaluate(model.eval(), "val", cfg.eval_batch_size, cfg.device)[task.metric]
+            val_metrics = task.evaluate(model.eval(), "val", cfg.eval_batch_size, cfg.device)
+            val = val_metrics[task.metric]
+            solved = task.solved(val, val_metrics)
             model.train()
             if state.best_val is None or _better(task.direction, val, state.best_val):
                 state.best_val = val
             row = {"step": state.step, "epoch": round(state.step / per_epoch, 4),
                    "train_loss": state.window_loss / state.window_n, "val_metric": _finite(val),
                    "grad_norm": state.window_norm, "lr": optimizer.param_groups[0]["lr"],
-                   "seconds": round(state.seconds, 3)}
+                   "seconds": round(state.seconds, 3), "solved": solved}
             state.curve.append(row)
             log.line(f"| step {state.step:>6}/{total} | epoch {row['epoch']:7.2f} | loss "
                      f"{row['train_loss']:.5g} | val {task.metric} {val:.5g} | "
                      f"grad norm {state.window_norm:.3g} | {state.seconds:7.1f} s |")
             state.window_loss, state.window_norm, state.window_n = 0.0, 0.0, 0
+            if cfg.stop_when_solved and solved and state.step < total:
+                state.stopped_early = True
+                log.line(f"| solved at step {state.step}: stopping (stop_when_solved) |")
         if cfg.grad_diag_every and state.step % cfg.grad_diag_every == 0:
             _grad_diagnostics(cfg, task, model, out, state.step)
         if state.step % ckpt_every == 0 and state.step < total:
@@ -361,6 +369,13 @@ def _train(cfg: RunConfig, chash: str, task, model, optimizer, state: "State", o
     log.line(f"| done | test {task.metric} {metrics['value']} | baseline {metrics['baseline']:.5g} | "
              f"solved {metrics['solved']} | status {metrics['status']} |")
     return metrics
+
+
+def time_to_solve(curve: list[dict]) -> tuple[int | None, float | None]:
+    """(step, training seconds) of the first evaluation of `curve` (curve.csv's rows) whose
+    `solved` is true; (None, None) when none is: censored at the run's last step."""
+    first = next((r for r in curve if r.get("solved") in (True, "True")), None)
+    return (None, None) if first is None else (int(first["step"]), float(first["seconds"]))
 
 
 def _train_step_loss(task, model, batch, step: int, cfg: RunConfig) -> torch.Tensor:
@@ -546,13 +561,17 @@ def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: in
         task.artifacts(model, out, cfg.device)
     epochs = state.step / per_epoch
     prov = collect()
+    to_solve = time_to_solve(state.curve)
+    has_rule = task.solved_threshold is not None
     record = RunRecord.of(   # identity, params and the registries' facts come from cfg
         cfg, state.status, value=value, metrics=test, baseline=task.baseline(),
         solved=task.solved(value, test) if state.status == "ok" else None,
         best_val=_finite(state.best_val), epochs=round(epochs, 4), steps=state.step,
         train_seconds=round(state.seconds, 3),
         seconds_per_epoch=round(state.seconds / epochs, 4) if epochs else None,
-        diverged_step=state.diverged_step, n_params=model.n_params, native_kernel=_native_kernel(cfg),
+        diverged_step=state.diverged_step, steps_to_solve=to_solve[0], seconds_to_solve=to_solve[1],
+        solve_censored=to_solve[0] is None if has_rule else None, stopped_early=state.stopped_early,
+        n_params=model.n_params, native_kernel=_native_kernel(cfg),
         device=cfg.device, threads=torch.get_num_threads(), hostname=prov.get("hostname"),
         slurm_job_id=prov.get("slurm_job_id"), torch_version=torch.__version__,
         rnnbench_version=__version__, git_sha=prov.get("git_sha"), config_hash=chash)

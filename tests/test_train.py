@@ -14,7 +14,7 @@ from rnnbench.config import RunConfig
 from rnnbench.train import run, with_task_defaults
 from runhelpers import read_json
 
-TIMING = {"train_seconds", "seconds_per_epoch", "threads", "hostname"}
+TIMING = {"train_seconds", "seconds_per_epoch", "seconds_to_solve", "threads", "hostname"}
 
 SCHEMA = {
     "task": str, "arch": str, "backend": str, "bidirectional": bool, "layers": int, "hidden": int,
@@ -50,6 +50,10 @@ def test_outputs_and_metrics_schema(tmp_path, tiny_adding):
     assert len(steps) == 32 and all(float(r["grad_norm"]) > 0 for r in steps)
     # the baseline is the trivial predictor's MSE on the same test split (~1/6)
     assert 0.1 < m["baseline"] < 0.25
+    # 32 steps do not solve adding: the time to solve is censored, and nothing stopped the run
+    assert (m["steps_to_solve"], m["seconds_to_solve"], m["solve_censored"], m["stopped_early"]) == \
+        (None, None, True, False)
+    assert {r["solved"] for r in rows} == {"False"}
 
 
 def test_same_config_same_metrics_bit_identical(tmp_path, tiny_adding):
@@ -97,6 +101,57 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path, tiny_adding):
         ka = [r[:2] for r in csv.reader(open(killed / name))]
         kb = [r[:2] for r in csv.reader(open(whole / name))]
         assert ka == kb
+
+
+# adding at T = 4: solved (mse <= 0.01) in a few hundred steps, about a second
+EASY = {"task": "adding", "task_params": {"seq_len": 4, "n_train": 512, "n_val": 128, "n_test": 128},
+        "arch": "lstm", "hidden": 16, "steps": 600, "batch_size": 32, "lr": 0.01, "eval_every": 20, "device": "cpu"}
+
+
+def test_time_to_solve_on_a_hand_made_curve():
+    from rnnbench import tasks
+    from rnnbench.train import time_to_solve
+
+    adding = tasks.build("adding", {"seq_len": 4}, seed=0)      # solved: mse <= 0.01 (no data made)
+    vals = [0.17, 0.05, 0.009, 0.02, 0.005]
+    curve = [{"step": 100 * (k + 1), "seconds": 1.5 * (k + 1), "val_metric": v, "solved": adding.solved(v, {"mse": v})}
+             for k, v in enumerate(vals)]
+    assert time_to_solve(curve) == (300, 4.5)                  # the first, not the best or the last
+    assert time_to_solve(curve[:2]) == (None, None)            # never reached: censored
+    assert time_to_solve([{k: str(v) for k, v in r.items()} for r in curve]) == (300, 4.5)   # as curve.csv reads
+    copy = tasks.build("copy", {"seq_len": 5}, seed=0)          # the rule is on recall accuracy, not the ce
+    assert copy.solved(0.3, {"ce": 0.3, "recall_accuracy": 0.995}) is True
+    assert copy.solved(0.01, {"ce": 0.01, "recall_accuracy": 0.9}) is False
+
+
+def test_stop_when_solved_ends_at_the_first_solved_evaluation(tmp_path):
+    full = run(with_task_defaults(EASY), tmp_path / "full", quiet=True)
+    stop = run(with_task_defaults({**EASY, "stop_when_solved": True}), tmp_path / "stop", quiet=True)
+    assert full["steps"] == 600 and full["stopped_early"] is False and full["solve_censored"] is False
+    assert stop["stopped_early"] is True and stop["solved"] is True and stop["params"]["train"]["stop_when_solved"]
+    assert stop["steps"] == stop["steps_to_solve"] == full["steps_to_solve"] < 600   # the same run up to there
+    rows = list(csv.DictReader(open(tmp_path / "stop" / "curve.csv")))
+    assert [r["solved"] for r in rows] == ["False"] * (len(rows) - 1) + ["True"]
+    assert int(rows[-1]["step"]) == stop["steps"] and float(rows[-1]["seconds"]) == stop["seconds_to_solve"]
+
+
+def test_a_run_stopped_when_solved_resumes_to_the_same_record(tmp_path, monkeypatch):
+    """Interrupted right after the checkpoint of its solved evaluation, a resumed run trains no
+    further: the record is the uninterrupted one's (but for the clock)."""
+    import rnnbench.train as train_mod
+    cfg = {**EASY, "stop_when_solved": True, "checkpoint_every": 20}
+    whole = run(with_task_defaults(cfg), tmp_path / "whole", quiet=True)
+    real_save = train_mod._save
+
+    def save_then_die(out, path, chash, model, optimizer, state):
+        real_save(out, path, chash, model, optimizer, state)
+        if state.stopped_early and state.status == "running":
+            raise KeyboardInterrupt
+    monkeypatch.setattr(train_mod, "_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(with_task_defaults(cfg), tmp_path / "cut", quiet=True)
+    monkeypatch.setattr(train_mod, "_save", real_save)
+    assert _strip(run(with_task_defaults(cfg), tmp_path / "cut", quiet=True)) == _strip(whole)
 
 
 def test_divergence_is_recorded_not_crashed(tmp_path, tiny_adding):

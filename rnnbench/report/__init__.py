@@ -3,7 +3,7 @@
     inputs.py   runs.csv as run records (rnnbench.record.read_runs), curves, gradients, asv, provenance
     stats.py    the one interval helper (scipy.stats: Welch or seeded bootstrap) every comparison uses
     tables.py   pandas group-bys of the records by their fields, "like with like" conditions
-    claims.py   the claim registry: each qualitative claim a check -> holds / fails / not enough data
+    (claims)    the claims' verdicts and the cross-task statistics come from rnnbench.claims
     figures.py  matplotlib / seaborn figures -> byte-stable inline SVG
     html.py     sections of blocks -> templates/index.html.j2 (figures drawn in worker processes)
 The tests' synthetic results directories: tests/report/synthetic.py.

@@ -31,7 +31,8 @@ from .. import __version__
 from ..errors import unknown
 from ..gradients import iterated_functions
 from ..io import atomic_write_text
-from . import claims as claimlib
+from .. import claims as claimlib
+from ..claims import crosstask
 from . import figures, stats, tables
 from .inputs import Inputs, load, load_json, load_step_norms, read_csv, run_path
 
@@ -272,8 +273,30 @@ def comparison_section(inp: Inputs, w: Writer, method: str) -> Section:
                         note=f"{a}: {titles[a]}; {b}: {titles[b]}. {note}", sortable=True),
              w.figure("comparison_forest", comp, salt=f"forest-{a}-{b}"))
     if not s.blocks:
-        s.nodata("no pair of architectures to compare")
+        return s.nodata("no pair of architectures to compare")
+    _add(s, across_block(inp, w))
     return s
+
+
+def across_block(inp: Inputs, w: Writer) -> Block | None:
+    """rliable-style aggregates over tasks (claims.crosstask): P(a > b), IQM of normalised scores."""
+    try:
+        ct = crosstask.table(inp.runs, tables.pairs(inp.runs["arch"].unique()))
+    except Exception as e:  # noqa: BLE001 - the pairs' tables above stand without it
+        return Block("nodata", title="Across tasks", note=f"not computed: {type(e).__name__}: {e}")
+    if not len(ct) or ct["strata"].max() == 0:
+        return None
+    iv = lambda e, lo, hi: crosstask.Across(e, lo, hi, 0, 0).text()  # noqa: E731
+    shown = pd.DataFrame({"a": ct["a"], "b": ct["b"], "P(a better than b) [95% CI]": list(map(
+        iv, ct["p_a_better"], ct["p_low"], ct["p_high"])), "strata": ct["strata"],
+        "IQM a [95% CI]": list(map(iv, ct["iqm_a"], ct["iqm_a_low"], ct["iqm_a_high"])),
+        "IQM b [95% CI]": list(map(iv, ct["iqm_b"], ct["iqm_b_low"], ct["iqm_b_high"]))})
+    return w.table("across_tasks", ct, shown, title="Across tasks",
+                   note="In the style of rliable (Agarwal et al. 2021): P(a better than b) is, per task and "
+                        "condition (a stratum), the chance that a random seed of a beats a random seed of b, "
+                        "averaged over the strata where both have >= 2 finished runs; IQM: the interquartile mean "
+                        "of normalised scores (0 = trivial baseline, 1 = solved threshold; tasks with a "
+                        "threshold). 95 % stratified bootstrap intervals (seeds resampled within each stratum).")
 
 
 def _pair(comp: pd.DataFrame, col: str) -> list[str]:

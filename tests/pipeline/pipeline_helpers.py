@@ -22,7 +22,7 @@ TINY = Path(__file__).resolve().parent / "tiny.yaml"
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 # metrics.json fields that depend on the machine or the clock, not on the config
-RUN_FACTS = {"train_seconds", "seconds_per_epoch", "hostname", "slurm_job_id"}
+RUN_FACTS = {"train_seconds", "seconds_per_epoch", "seconds_to_solve", "hostname", "slurm_job_id"}
 
 
 def validated(config: dict) -> dict:

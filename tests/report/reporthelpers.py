@@ -35,7 +35,8 @@ def record(row: dict) -> RunRecord:
     return RunRecord.from_dict({**{f: None for f in ("solved", "best_val", "train_seconds", "seconds_per_epoch",
                                                       "diverged_step", "n_params", "native_kernel", "hostname",
                                                       "slurm_job_id", "torch_version", "rnnbench_version",
-                                                      "git_sha", "config_hash")}, **d})
+                                                      "git_sha", "config_hash", "steps_to_solve", "seconds_to_solve",
+                                                      "solve_censored", "stopped_early")}, **d})
 
 
 def make_runs(rows: list[dict], **defaults):

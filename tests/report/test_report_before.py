@@ -69,6 +69,8 @@ def test_the_same_numbers(report, name):
         columns={k: v for k, v in renamed.items() if v})
     assert set(old.columns) <= set(new.columns), set(old.columns) - set(new.columns)
     keys = KEYS[name]
+    if name == "claims.csv":     # a claim added since (rnnbench.claims) is a new row; the old ones stay
+        new = new[new["claim"].isin(old["claim"])]
     old = old.sort_values(keys, kind="mergesort").reset_index(drop=True)
     new = new[list(old.columns)].sort_values(keys, kind="mergesort").reset_index(drop=True)
     pd.testing.assert_frame_equal(new, old, check_dtype=False, rtol=1e-9)

@@ -1,79 +1,25 @@
-"""The claim registry: each qualitative claim of the lecture notes and the classic papers
-is a small check on the results, shown in the report as holds / fails / not enough data.
-
-    @claim("gru_smaller_faster", "GRU has fewer parameters and is faster per step than LSTM",
-           source="lecture notes; Chung et al. 2014")
-    def _(runs, grads, method="welch") -> Verdict: ...
-
-Rules every check follows:
-- like with like: runs are compared only within one condition (tables.with_condition:
-  same task, task params, training budget, model params, layers, hidden, direction);
-- intervals come from stats.interval, the helper section 2 uses;
-- a claim never passes on missing data: no comparable runs -> NOT_ENOUGH, and an
-  interval that includes zero decides nothing;
-- runs are chosen by the record's fields (task_kind, seq_len, ...) and by registry names
-  (the task "adding", the cell "lstm"), never by a pattern on a name.
+"""The claims on runs: each a check over the run records and the Experiment that decides it
+(rnnbench.claims explains the rules). Moved from the report: a claim is an experiment, the
+report only shows its verdict.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from ..registry import Registry
-from . import stats, tables
+from ..report import stats, tables
+from .base import (AT_BASELINE, FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, Experiment, Verdict,  # noqa: F401
+                   at_baseline, claim, learned, nothing_learned)
 
-HOLDS, FAILS, NOT_ENOUGH = "holds", "fails", "not enough data"
-STATUSES = (HOLDS, FAILS, NOT_ENOUGH)
-AT_BASELINE = 0.2    # "stays at the baseline": within 20 % of the trivial predictor's value (or worse)
-
-
-@dataclass
-class Verdict:
-    status: str                                   # holds | fails | not enough data
-    evidence: str                                 # one or two sentences with the deciding numbers
-    numbers: list[dict[str, Any]] = field(default_factory=list)   # the rows behind it
-
-    def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"verdict status must be one of {STATUSES}, got {self.status!r}")
-
-
-@dataclass
-class Claim:
-    name: str
-    text: str
-    source: str
-    check: Callable[..., Verdict]
-
-
-CLAIMS: Registry[Claim] = Registry("claim")
-
-
-def claim(name: str, text: str, source: str):
-    def deco(fn):
-        CLAIMS.add(name, Claim(name, text, source, fn))
-        return fn
-    return deco
-
-
-def evaluate(runs: pd.DataFrame, grads: pd.DataFrame | None = None, method: str = "welch",
-             names=None) -> list[tuple[Claim, Verdict]]:
-    """Every registered claim's verdict (a check that breaks on odd input says so, never passes)."""
-    grads = grads if grads is not None else pd.DataFrame()
-    out = []
-    for name in names or CLAIMS.names():
-        c = CLAIMS.get(name)
-        try:
-            v = c.check(runs, grads, method=method)
-        except Exception as e:  # noqa: BLE001 - a broken check must not hide the rest of the report
-            v = Verdict(NOT_ENOUGH, f"the check could not be evaluated on these results: "
-                                    f"{type(e).__name__}: {e}")
-        out.append((c, v))
-    return out
+# The experiments (today's budgets, provisional; issue 16 measures them). Synthetic tasks at
+# the quick grid's sizes, so that a claim's cells and the quick grid's coincide where they can.
+ADDING = {"batch_size": 50, "task_params": {"seq_len": [25, 50, 100], "n_train": 5000, "n_val": 500,
+                                            "n_test": 1000}}
+DIGITS = {"batch_size": 32}
+REVERSE = {"batch_size": 64, "task_params": {"max_len": [10, 30], "n_train": 5000},
+           "model_params": {"variant": ["plain", "attention"]}}
 
 
 # ---- helpers ------------------------------------------------------------------------
@@ -91,17 +37,29 @@ def _missing(runs: pd.DataFrame, *cells: str) -> str:
     return "no runs of " + " or ".join(missing) if missing else ""
 
 
-def _decide(outcomes: list[int], what: str) -> tuple[str, str]:
-    """The verdict of comparisons that came out +1 (better), -1 (worse) or 0 (undecided)."""
+def _decide(outcomes: list[int], what: str, idle: int = 0) -> tuple[str, str]:
+    """The verdict of comparisons that came out +1 (better), -1 (worse) or 0 (undecided);
+    `idle` comparisons in which no arm learned were left out of `outcomes`."""
     better, worse, undecided = (sum(o > 0 for o in outcomes), sum(o < 0 for o in outcomes),
                                 sum(o == 0 for o in outcomes))
     if better == worse == undecided == 0:
-        return NOT_ENOUGH, f"no comparable runs for {what}"
+        return NOT_ENOUGH, (f"{NOTHING_LEARNED}: in all {idle} comparison(s) of {what} every arm stays at the "
+                            "trivial baseline" if idle else f"no comparable runs for {what}")
     if better and not worse:
         return HOLDS, f"{what}: better in {better} comparison(s), worse in none ({undecided} undecided)"
     if worse:
         return FAILS, f"{what}: worse in {worse} comparison(s), better in {better} ({undecided} undecided)"
     return NOT_ENOUGH, f"{what}: all {undecided} interval(s) include zero; more seeds needed"
+
+
+def _idle(rows: list[dict]) -> int:
+    return sum(bool(r.get("nothing_learned")) for r in rows)
+
+
+def _idle_text(rows: list[dict], who: str) -> str:
+    r = next(r for r in rows if r["nothing_learned"])
+    return (f"{NOTHING_LEARNED}: neither {who} leaves the trivial baseline in {_idle(rows)} of {len(rows)} "
+            f"condition(s), e.g. {r['condition'] or 'adding'}: {_g(r['irnn'])} vs {_g(r['lstm'])}")
 
 
 def _longest(df: pd.DataFrame) -> pd.DataFrame:
@@ -115,7 +73,8 @@ def _longest(df: pd.DataFrame) -> pd.DataFrame:
 # ---- the claims ----------------------------------------------------------------------
 @claim("adding_gated_vs_tanh",
        "LSTM and GRU solve the adding problem at a length where the tanh RNN stays at the baseline",
-       "Hochreiter & Schmidhuber 1997; Le et al. 2015; lecture notes")
+       "Hochreiter & Schmidhuber 1997; Le et al. 2015; lecture notes",
+       runs=Experiment({"adding": ADDING}, arch=("rnn", "lstm", "gru")))
 def adding_gated_vs_tanh(runs, grads, method="welch") -> Verdict:
     names = ("lstm", "gru", "rnn")
     if _missing(runs, *names):
@@ -133,9 +92,7 @@ def adding_gated_vs_tanh(runs, grads, method="welch") -> Verdict:
         if any(math.isnan(x.solved_frac) for x in (L, G, R)):
             continue
         base = R.baseline
-        gap = abs(R.mean - base) / abs(base) if R.n and base else math.nan
-        worse = R.n and ((R.mean >= base) if R.direction == "min" else (R.mean <= base))
-        tanh_base = R.solved_frac < 0.5 and (R.n == 0 or bool(worse) or gap <= AT_BASELINE)
+        tanh_base = R.solved_frac < 0.5 and (R.n == 0 or bool(at_baseline(R.mean, base, R.direction)))
         ok = L.solved_frac >= 0.5 and G.solved_frac >= 0.5 and tanh_base
         row = {"condition": cond, "seq_len": T, "lstm": L.mean, "lstm_solved": L.solved_frac, "gru": G.mean,
                "gru_solved": G.solved_frac, "tanh": R.mean, "tanh_solved": R.solved_frac, "baseline": base,
@@ -157,7 +114,7 @@ def adding_gated_vs_tanh(runs, grads, method="welch") -> Verdict:
 
 
 @claim("irnn_competitive_adding", "IRNN is competitive with LSTM on the adding problem",
-       "Le, Jaitly & Hinton 2015")
+       "Le, Jaitly & Hinton 2015", runs=Experiment({"adding": ADDING}, arch=("irnn", "lstm")))
 def irnn_competitive_adding(runs, grads, method="welch") -> Verdict:
     if _missing(runs, "irnn", "lstm"):
         return Verdict(NOT_ENOUGH, _missing(runs, "irnn", "lstm") + " on the adding problem")
@@ -171,10 +128,14 @@ def irnn_competitive_adding(runs, grads, method="welch") -> Verdict:
         b = stats.better(iv, g["direction"].iloc[0])
         si, sl = tables.group_stats(gi)["solved_frac"], tables.group_stats(gl)["solved_frac"]
         both = si >= 0.5 and sl >= 0.5     # decided when both solve it, or by the interval
+        idle = nothing_learned(gi, gl)     # neither left the baseline: this condition decides nothing
         rows.append({"condition": g["condition"].iloc[0], "irnn": _ok_values(gi).mean(),
                      "lstm": _ok_values(gl).mean(), "irnn_minus_lstm": iv.diff, "ci": iv.text(), "irnn_solved": si,
-                     "lstm_solved": sl, "competitive": (both or b >= 0) if both or iv.defined else None})
+                     "lstm_solved": sl, "nothing_learned": idle,
+                     "competitive": None if idle else (both or b >= 0) if both or iv.defined else None})
     decided = [r for r in rows if r["competitive"] is not None]
+    if not decided and any(r["nothing_learned"] for r in rows):
+        return Verdict(NOT_ENOUGH, _idle_text(rows, "IRNN nor LSTM"), rows)
     if not decided:
         return Verdict(NOT_ENOUGH, "no adding condition with >= 2 finished seeds of both IRNN and LSTM"
                        if not rows else "intervals need >= 2 ok runs per side", rows)
@@ -188,7 +149,9 @@ def irnn_competitive_adding(runs, grads, method="welch") -> Verdict:
 
 
 @claim("gru_smaller_faster", "GRU has fewer parameters and is faster per step than LSTM",
-       "lecture notes; Chung et al. 2014")
+       "lecture notes; Chung et al. 2014",
+       runs=Experiment({"adding": {**ADDING, "task_params": {**ADDING["task_params"], "seq_len": 50}}},
+                       arch=("gru", "lstm")))
 def gru_smaller_faster(runs, grads, method="welch") -> Verdict:
     if _missing(runs, "gru", "lstm"):
         return Verdict(NOT_ENOUGH, _missing(runs, "gru", "lstm"))
@@ -235,7 +198,9 @@ def _median(xs) -> float:
 
 
 @claim("tanh_gradient_decay", "The tanh RNN's gradient norm ||dL/dh_t|| decays exponentially with the lag",
-       "Bengio et al. 1994; Pascanu et al. 2013; lecture notes")
+       "Bengio et al. 1994; Pascanu et al. 2013; lecture notes",
+       runs=Experiment({"adding": {**ADDING, "task_params": {**ADDING["task_params"], "seq_len": 100}}},
+                       arch=("rnn",), seeds=(0,), gradients=True))
 def tanh_gradient_decay(runs, grads, method="welch", min_r2: float = 0.9) -> Verdict:
     if grads is None or not len(grads):
         return Verdict(NOT_ENOUGH, "no gradient-flow diagnostics (gradients/**/gradients.csv)")
@@ -270,7 +235,10 @@ def tanh_gradient_decay(runs, grads, method="welch", min_r2: float = 0.9) -> Ver
 
 @claim("clipping_prevents_divergence",
        "Gradient-norm clipping removes divergence in the exploding setting",
-       "Pascanu, Mikolov & Bengio 2013; lecture notes")
+       "Pascanu, Mikolov & Bengio 2013; lecture notes",
+       runs=Experiment({"adding": {**ADDING, "task_params": {**ADDING["task_params"], "seq_len": 50},
+                                   "lr": 0.01, "clip": [None, 1.0], "model_params": {"recurrent_radius": 2.0}}},
+                       arch=("rnn",)))
 def clipping_prevents_divergence(runs, grads, method="welch") -> Verdict:
     ct = tables.clipping_table(runs, pd.DataFrame())
     if not len(ct):
@@ -299,7 +267,8 @@ CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "f1", "error_rate", "top1")
 
 
 @claim("bidirectional_helps_classification", "A bidirectional RNN helps on whole-sequence classification",
-       "Schuster & Paliwal 1997; Graves & Schmidhuber 2005; lecture notes")
+       "Schuster & Paliwal 1997; Graves & Schmidhuber 2005; lecture notes",
+       runs=Experiment({"seqdigits": {**DIGITS, "bidirectional": [False, True]}}, arch=("lstm", "gru")))
 def bidirectional_helps_classification(runs, grads, method="welch") -> Verdict:
     sub = runs[(runs["task_kind"] == "many_to_one") & runs["metric"].isin(CLASSIFICATION_METRICS)]
     if not len(sub) or sub["bidirectional"].nunique() < 2:
@@ -312,14 +281,16 @@ def bidirectional_helps_classification(runs, grads, method="welch") -> Verdict:
             continue
         iv = stats.interval(_ok_values(bi), _ok_values(uni), method)
         b = stats.better(iv, g["direction"].iloc[0])
-        if iv.defined:
+        idle = nothing_learned(bi, uni)
+        if iv.defined and not idle:
             outcomes.append(b)
         rows.append({"task": task, "arch": arch, "condition": g["condition"].iloc[0],
                      "metric": g["metric"].iloc[0], "bi": _ok_values(bi).mean(), "uni": _ok_values(uni).mean(),
                      "bi_minus_uni": iv.text(), "params_bi": bi["n_params"].median(),
-                     "params_uni": uni["n_params"].median(),
-                     "outcome": {1: "bi better", -1: "bi worse", 0: "undecided"}[b] if iv.defined else "n/a"})
-    return Verdict(*_decide(outcomes, "bidirectional vs unidirectional"), rows)
+                     "params_uni": uni["n_params"].median(), "nothing_learned": idle,
+                     "outcome": NOTHING_LEARNED if idle else
+                     {1: "bi better", -1: "bi worse", 0: "undecided"}[b] if iv.defined else "n/a"})
+    return Verdict(*_decide(outcomes, "bidirectional vs unidirectional", _idle(rows)), rows)
 
 
 VARIANT, SCORE = tables.MODEL_PARAMS + "variant", tables.MODEL_PARAMS + "attention"
@@ -333,7 +304,8 @@ def _attention_flag(df: pd.DataFrame) -> pd.Series:
 
 @claim("attention_beats_plain_long_reversal",
        "Attention beats the plain encoder-decoder on long sequence reversal",
-       "Bahdanau et al. 2015; lecture notes")
+       "Bahdanau et al. 2015; lecture notes",
+       runs=Experiment({"reverse": REVERSE}, arch=("lstm",)))
 def attention_beats_plain_long_reversal(runs, grads, method="welch") -> Verdict:
     sub = runs[runs["task"] == "reverse"]
     sub = sub.loc[:, sub.notna().any()] if len(sub) else sub   # other tasks' params are not conditions
@@ -350,19 +322,22 @@ def attention_beats_plain_long_reversal(runs, grads, method="welch") -> Verdict:
         att, plain = g[g["_att"] == True], g[g["_att"] == False]  # noqa: E712
         iv = stats.interval(_ok_values(att), _ok_values(plain), method)
         b = stats.better(iv, g["direction"].iloc[0])
-        if iv.defined:
+        idle = nothing_learned(att, plain)
+        if iv.defined and not idle:
             outcomes.append(b)
         rows.append({"task": task, "arch": arch, "condition": g["condition"].iloc[0],
                      "seq_len": g["seq_len"].iloc[0], "attention": _ok_values(att).mean(),
-                     "plain": _ok_values(plain).mean(), "attention_minus_plain": iv.text(),
-                     "outcome": {1: "attention better", -1: "attention worse", 0: "undecided"}[b]
-                     if iv.defined else "n/a"})
-    return Verdict(*_decide(outcomes, "attention vs plain at the longest length"), rows)
+                     "plain": _ok_values(plain).mean(), "attention_minus_plain": iv.text(), "nothing_learned": idle,
+                     "outcome": NOTHING_LEARNED if idle else
+                     {1: "attention better", -1: "attention worse", 0: "undecided"}[b] if iv.defined else "n/a"})
+    return Verdict(*_decide(outcomes, "attention vs plain at the longest length", _idle(rows)), rows)
 
 
 @claim("lab_learning_to_add_99",
        "A one-layer LSTM learns 3-digit addition to 99 % test accuracy in 100 epochs",
-       "the course lab's note on learning to add")
+       "the course lab's note on learning to add",
+       runs=Experiment({"addition": {"batch_size": 64, "task_params": {"n_train": 5000}, "epochs": 100,
+                                     "steps": None, "eval_every": None, "layers": 1}}, arch=("lstm",)))
 def lab_learning_to_add_99(runs, grads, method="welch", epochs: int = 100) -> Verdict:
     sub = runs[(runs["task"] == "addition") & (runs["arch"] == "lstm") & (runs["layers"] == 1)]
     # the lab reports Keras' per-character accuracy; exact match (all digits right) is stricter
