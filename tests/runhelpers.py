@@ -39,3 +39,17 @@ def run_cli(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProce
 
 def read_json(path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def kill_after_first_checkpoint(cmd: list[str], out: Path, settle: float = 0.3, env=None) -> None:
+    """Start `cmd --out out`, SIGKILL it a moment after its first checkpoint.pt appears."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(cmd + ["--out", str(out)], env=env)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(settle)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

@@ -10,7 +10,6 @@ import csv
 import io
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import yaml
 
 from rnnbench.config import RunConfig  # noqa: F401  (imported first: the package's import order)
 from rnnbench.train import run, with_task_defaults
-from runhelpers import REPO
+from runhelpers import REPO, kill_after_first_checkpoint
 
 SMALL = ["--task", "adding", "--seq-len", "10", "--set", "n_train=64", "--set", "n_val=16",
          "--set", "n_test=16", "--hidden", "8", "--steps", "2", "--quiet"]
@@ -392,13 +391,7 @@ def test_sigkill_inside_an_eval_interval_gives_the_uninterrupted_curve(tmp_path,
     cmd = [sys.executable, "-m", "rnnbench", "train", "--config", str(tmp_path / "cfg.yaml"), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env)
-    deadline = time.time() + 120
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_first_checkpoint(cmd, killed, settle=0.5, env=env)
     step = torch.load(killed / "checkpoint.pt", weights_only=True)["state"]["step"]
     assert not (killed / "metrics.json").exists(), "run finished before the kill: make it longer"
     assert subprocess.run(cmd + ["--out", str(killed)], env=env).returncode == 0

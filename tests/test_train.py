@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import csv
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from rnnbench.config import RunConfig
 from rnnbench.train import run, with_task_defaults
-from runhelpers import read_json
+from runhelpers import kill_after_first_checkpoint, read_json
 
 TIMING = {"train_seconds", "seconds_per_epoch", "seconds_to_solve", "threads", "hostname"}
 
@@ -81,13 +79,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path, tiny_adding):
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "rnnbench", "train", "--config", str(tmp_path / "cfg.yaml"), "--quiet"]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(cmd + ["--out", str(killed)])
-    deadline = time.time() + 120
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_first_checkpoint(cmd, killed)
     assert (killed / "checkpoint.pt").exists()
     assert not (killed / "metrics.json").exists(), "run finished before the kill: make it longer"
     assert subprocess.run(cmd + ["--out", str(killed)]).returncode == 0

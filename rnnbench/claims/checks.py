@@ -31,6 +31,12 @@ def _ok_values(g: pd.DataFrame) -> pd.Series:
     return g.loc[g["status"] == "ok", "value"].dropna()
 
 
+def _contest(a: pd.DataFrame, b: pd.DataFrame, direction: str, method: str):
+    """(interval of a - b, which is better: 1 / -1 / 0, whether neither arm left the baseline)."""
+    iv = stats.interval(_ok_values(a), _ok_values(b), method)
+    return iv, stats.better(iv, direction), nothing_learned(a, b)
+
+
 def _missing(runs: pd.DataFrame, *cells: str) -> str:
     """'no runs of X' for the cells (registry names) that did not run; '' when all did."""
     missing = [c for c in cells if not (runs["arch"] == c).any()]
@@ -124,11 +130,9 @@ def irnn_competitive_adding(runs, grads, method="welch") -> Verdict:
         gi, gl = g[g["arch"] == "irnn"], g[g["arch"] == "lstm"]
         if not len(gi) or not len(gl):
             continue
-        iv = stats.interval(_ok_values(gi), _ok_values(gl), method)
-        b = stats.better(iv, g["direction"].iloc[0])
+        iv, b, idle = _contest(gi, gl, g["direction"].iloc[0], method)   # idle: decides nothing
         si, sl = tables.group_stats(gi)["solved_frac"], tables.group_stats(gl)["solved_frac"]
         both = si >= 0.5 and sl >= 0.5     # decided when both solve it, or by the interval
-        idle = nothing_learned(gi, gl)     # neither left the baseline: this condition decides nothing
         rows.append({"condition": g["condition"].iloc[0], "irnn": _ok_values(gi).mean(),
                      "lstm": _ok_values(gl).mean(), "irnn_minus_lstm": iv.diff, "ci": iv.text(), "irnn_solved": si,
                      "lstm_solved": sl, "nothing_learned": idle,
@@ -279,9 +283,7 @@ def bidirectional_helps_classification(runs, grads, method="welch") -> Verdict:
         bi, uni = g[g["bidirectional"]], g[~g["bidirectional"]]
         if not len(bi) or not len(uni):
             continue
-        iv = stats.interval(_ok_values(bi), _ok_values(uni), method)
-        b = stats.better(iv, g["direction"].iloc[0])
-        idle = nothing_learned(bi, uni)
+        iv, b, idle = _contest(bi, uni, g["direction"].iloc[0], method)
         if iv.defined and not idle:
             outcomes.append(b)
         rows.append({"task": task, "arch": arch, "condition": g["condition"].iloc[0],
@@ -320,9 +322,7 @@ def attention_beats_plain_long_reversal(runs, grads, method="welch") -> Verdict:
     rows, outcomes = [], []
     for (task, arch, cond), g in _longest(pairs).groupby(["task", "arch", "cond"], sort=True):
         att, plain = g[g["_att"] == True], g[g["_att"] == False]  # noqa: E712
-        iv = stats.interval(_ok_values(att), _ok_values(plain), method)
-        b = stats.better(iv, g["direction"].iloc[0])
-        idle = nothing_learned(att, plain)
+        iv, b, idle = _contest(att, plain, g["direction"].iloc[0], method)
         if iv.defined and not idle:
             outcomes.append(b)
         rows.append({"task": task, "arch": arch, "condition": g["condition"].iloc[0],
