@@ -277,19 +277,28 @@ def run(cfg: RunConfig, out: str | Path, *, data_dir=None, quiet: bool = False) 
     task, model = prepare(cfg, data_dir)
     optimizer = make_optimizer(cfg, model.parameters())
     ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.exists():                        # refuse a bad checkpoint before writing anything
-        _load_checkpoint(ckpt_path, chash, model, optimizer)
+    state, seen = State(), _stamp(ckpt_path)
+    if seen is not None:                          # refuse a bad checkpoint before writing anything
+        state = _load_checkpoint(ckpt_path, chash, model, optimizer)
     _check_writable(out)
     with RunLock(out):
         finished = _finished(out, chash, quiet)   # another process may have finished it meanwhile
         if finished is not None:
             return finished
         clean_tmp(out)                            # leftovers of a write that a kill interrupted
-        state = State()
-        if ckpt_path.exists():
+        if _stamp(ckpt_path) != seen:             # another runner checkpointed meanwhile: its state
             state = _load_checkpoint(ckpt_path, chash, model, optimizer)
         atomic_write_json(out / "config.json", {**cfg.to_dict(), "config_hash": chash})
         return _train(cfg, chash, task, model, optimizer, state, out, quiet)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime_ns, size) of a file, None if absent: whether it changed since it was read."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def _train(cfg: RunConfig, chash: str, task, model, optimizer, state: "State", out: Path,
