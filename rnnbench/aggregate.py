@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from .config import resolve, with_task_defaults
 from .errors import UsageError
 from .record import RunRecord, read_runs, to_csv
 
@@ -39,12 +40,9 @@ def read_expected(path: str | Path) -> list[dict[str, Any]]:
 def unfinished(cell: dict[str, Any], status: str) -> RunRecord:
     """The record of a grid cell without metrics.json: its run's resolved config (the device
     as the grid asks: this host may lack it) and the registries' facts, no results."""
-    from .config import resolve, with_task_defaults
-
     try:
         cfg = with_task_defaults({**cell.get("config", {}), "task": cell["task"], "arch": cell["arch"]})
-        resolved = resolve(cfg.updated({"device": "cpu"})).updated({"device": cfg.device})
-        return RunRecord.of(resolved, status)
+        return RunRecord.of(resolve(cfg, here=False), status)
     except UsageError as e:
         raise UsageError(f"grid cell {cell.get('cell_id')!r}: {e}") from None
 
