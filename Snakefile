@@ -22,6 +22,7 @@ include: "workflows/rules/common.smk"
 include: "workflows/rules/grid.smk"
 include: "workflows/rules/train.smk"
 include: "workflows/rules/gradients.smk"
+include: "workflows/rules/throughput.smk"
 include: "workflows/rules/aggregate.smk"
 include: "workflows/rules/report.smk"
 

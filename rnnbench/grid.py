@@ -13,6 +13,8 @@ names RunConfig keys in three layers, most specific last:
     claims:    claims whose runs the grid       claims: [adding_gated_vs_tanh]
                covers (rnnbench.claims): their
                cells are added, as declared
+    claims_elsewhere: claims another config     claims_elsewhere: {claims.yaml: [...]}
+               decides (named in the report)
 
 A list is an axis (its values are crossed), a scalar is a fixed value. For each
 task, the cells are the union over [grid, grid+variant, ...] of the product of the
@@ -31,7 +33,8 @@ It depends only on the cell's own config, not on the other cells or the order of
 the config: adding a seed or an axis value keeps every other id, and a changed
 setting gives the affected cells new ids (new runs), so a run directory only
 ever holds one config. A config that two layers (or two claims) give is one cell,
-with the id of the first that gives it.
+with the id of the first that gives it (the same run: equal once the task's and
+RunConfig's defaults are filled in).
 """
 from __future__ import annotations
 
@@ -107,6 +110,14 @@ def _registries():
 
 
 # ------------------------------------------------------------------------- expansion
+def _run_key(c: "Cell") -> str:
+    """What makes two cells one run: the same RunConfig once the task's and RunConfig's
+    defaults are filled in (a key given at its default value is the same run as one left out)."""
+    from .config import with_task_defaults
+
+    return with_task_defaults(c.config).hash()
+
+
 def expand(config: dict[str, Any]) -> list[Cell]:
     """Every cell of a (schema-validated) grid config, in config order, ids unique.
 
@@ -117,21 +128,24 @@ def expand(config: dict[str, Any]) -> list[Cell]:
     """
     plugins.load(config.get("plugins") or [])
     named = config.get("claims") or []
-    if named:
+    elsewhere = [n for names in (config.get("claims_elsewhere") or {}).values() for n in names or []]
+    if named or elsewhere:
         from . import claims
-        for name in named:
+        for name in [*named, *elsewhere]:
             claims.CLAIMS.get(name)          # an unknown claim: one line naming the valid ones
+    if named:
         extra = claims.grid(named)
-        own = {k: v for k, v in config.items() if k != "claims"}
+        own = {k: v for k, v in config.items() if k not in ("claims", "claims_elsewhere")}
         grads = (config.get("gradients") or {}).get("cells") or []
         frag = {**extra, "plugins": config.get("plugins") or [], "resources": config.get("resources") or {},
                 "gradients": {"cells": grads + (extra.get("gradients") or {}).get("cells", [])}}
         # one run per config: a cell both name (or two claims name) is one job, the first id kept
         cells: dict[str, Cell] = {}
         for c in [*(expand(own) if own.get("tasks") else []), *(expand(frag) if frag["tasks"] else [])]:
-            old = cells.setdefault(c.config_json(), c)
+            key = _run_key(c)
+            old = cells.setdefault(key, c)
             if c.gradients and not old.gradients:      # one cell, two reasons: its diagnostics kept
-                cells[c.config_json()] = dataclasses.replace(old, gradients=True)
+                cells[key] = dataclasses.replace(old, gradients=True)
         if not cells:
             raise UsageError(f"the grid config's claims ({', '.join(named)}) declare no runs and it names no task")
         return list(cells.values())

@@ -123,19 +123,24 @@ def bench(case: Case, pass_: str = "forward", *, warmup: int = 2, repeat: int = 
 def compare(cases: list[Case], passes=PASSES, *, warmup: int = 2, repeat: int = 5, rounds: int = 3) -> list[dict]:
     """Interleave the cases round-robin (ABAB...) so machine noise hits them alike.
 
-    Returns one row per (case, pass) with the median over all rounds' repeats.
+    Returns one row per (case, pass) with the median over all rounds' repeats, and each
+    round's median as `round_seconds` (space-separated): the samples an interval between two
+    cases is computed from (rnnbench.claims: GRU vs LSTM per hidden size).
     """
     built = {c: build(c) for c in cases}
-    samples: dict[tuple, list[float]] = {(c, p): [] for c in cases for p in passes}
+    samples: dict[tuple, list[list[float]]] = {(c, p): [] for c in cases for p in passes}
     for _ in range(rounds):
         for c in cases:
             model, x = built[c]
             for p in passes:
-                samples[(c, p)] += time_fn(step_fn(model, x, p), warmup=warmup, repeat=repeat, device=c.device)
+                samples[(c, p)].append(time_fn(step_fn(model, x, p), warmup=warmup, repeat=repeat, device=c.device))
     rows = []
-    for (c, p), times in samples.items():
+    for (c, p), per_round in samples.items():
+        times = [t for r in per_round for t in r]
         sec = statistics.median(times)
         rows.append({**asdict(c), "pass": p, "seconds": sec, "seconds_min": min(times),
-                     "repeat": len(times), "step_samples_per_s": c.batch * c.seq_len / sec,
+                     "repeat": len(times), "rounds": len(per_round),
+                     "round_seconds": " ".join(f"{statistics.median(r):.6g}" for r in per_round),
+                     "step_samples_per_s": c.batch * c.seq_len / sec,
                      "gflops": flops(c, p) / sec / 1e9, "threads": torch.get_num_threads()})
     return rows

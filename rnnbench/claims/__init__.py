@@ -9,13 +9,16 @@ check over their records, shown in the report as holds / fails / not enough data
 
     base.py       the registry, Experiment, Verdict, grid(names), at_baseline / learned
     checks.py     the claims on runs (moved here from the report: claims are not presentation)
+    ablations.py  the training choices: LSTM vs GRU at length, forget bias, truncated BPTT, depth
+                  and skip connections, teacher forcing, beam vs greedy
+    budgets.py    the experiments' measured budgets
     exact.py      claims computed exactly, needing no run (the 1.1 / 0.9 gradient of 50 steps)
     crosstask.py  rliable-style statistics across tasks: P(A > B), IQM of normalised scores
 
 `grid(names)` is the union of the named claims' experiments as a grid config that
 `rnnbench.grid.expand` accepts (a task listing one block per experiment); a grid config
-naming `claims: [...]` gets their cells added. The budgets declared here are today's
-(provisional: measured budgets replace them, issue 16).
+naming `claims: [...]` gets their cells added. The budgets are measured (budgets.py,
+workflows/config/BUDGETS.md).
 
 Rules every check follows:
 - like with like: runs are compared only within one condition (tables.with_condition:
@@ -30,7 +33,7 @@ Rules every check follows:
 """
 from __future__ import annotations
 
-from .base import (AT_BASELINE, BUDGET, CLAIMS, FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, SEEDS,  # noqa: F401
+from .base import (AT_BASELINE, CLAIMS, FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, SEEDS,  # noqa: F401
                    STATUSES, Claim, Experiment, Verdict, at_baseline, claim, evaluate, grid, learned,
                    nothing_learned)
-from . import checks, exact  # noqa: E402,F401  (register the claims)
+from . import ablations, checks, exact  # noqa: E402,F401  (register the claims)

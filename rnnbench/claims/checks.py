@@ -10,16 +10,15 @@ import numpy as np
 import pandas as pd
 
 from ..report import stats, tables
-from .base import (AT_BASELINE, FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, Experiment, Verdict,  # noqa: F401
-                   at_baseline, claim, learned, nothing_learned)
+from .base import (AT_BASELINE, FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, ROPE, Experiment, Verdict,  # noqa: F401
+                   at_baseline, claim, learned, margin, nothing_learned)
 
-# The experiments (today's budgets, provisional; issue 16 measures them). Synthetic tasks at
-# the quick grid's sizes, so that a claim's cells and the quick grid's coincide where they can.
-ADDING = {"batch_size": 50, "task_params": {"seq_len": [25, 50, 100], "n_train": 5000, "n_val": 500,
-                                            "n_test": 1000}}
-DIGITS = {"batch_size": 32}
-REVERSE = {"batch_size": 64, "task_params": {"max_len": [10, 30], "n_train": 5000},
-           "model_params": {"variant": ["plain", "attention"]}}
+SAME = 2   # an outcome beside +1 / -1 / 0: the interval lies within the margin of practical equivalence
+OUTCOME = {1: "better", -1: "worse", 0: "undecided", SAME: "no practical difference"}
+
+# The experiments' budgets: budgets.py (measured, workflows/config/BUDGETS.md).
+from . import budgets as B  # noqa: E402
+
 
 
 # ---- helpers ------------------------------------------------------------------------
@@ -31,10 +30,12 @@ def _ok_values(g: pd.DataFrame) -> pd.Series:
     return g.loc[g["status"] == "ok", "value"].dropna()
 
 
-def _contest(a: pd.DataFrame, b: pd.DataFrame, direction: str, method: str):
-    """(interval of a - b, which is better: 1 / -1 / 0, whether neither arm left the baseline)."""
+def _contest(a: pd.DataFrame, b: pd.DataFrame, direction: str, method: str, rope: float = math.nan):
+    """(interval of a - b, which is better: 1 / -1 / 0, or SAME when the interval lies inside
+    (-rope, rope), whether neither arm left the baseline)."""
     iv = stats.interval(_ok_values(a), _ok_values(b), method)
-    return iv, stats.better(iv, direction), nothing_learned(a, b)
+    b_ = stats.better(iv, direction)
+    return iv, SAME if b_ == 0 and iv.within(rope) else b_, nothing_learned(a, b)
 
 
 def _missing(runs: pd.DataFrame, *cells: str) -> str:
@@ -44,15 +45,21 @@ def _missing(runs: pd.DataFrame, *cells: str) -> str:
 
 
 def _decide(outcomes: list[int], what: str, idle: int = 0) -> tuple[str, str]:
-    """The verdict of comparisons that came out +1 (better), -1 (worse) or 0 (undecided);
+    """The verdict of comparisons that came out +1 (better), -1 (worse), 0 (undecided) or SAME
+    (no difference of practical size: the claim that one is better fails there);
     `idle` comparisons in which no arm learned were left out of `outcomes`."""
-    better, worse, undecided = (sum(o > 0 for o in outcomes), sum(o < 0 for o in outcomes),
-                                sum(o == 0 for o in outcomes))
+    better, worse, undecided, same = (sum(o == 1 for o in outcomes), sum(o == -1 for o in outcomes),
+                                      sum(o == 0 for o in outcomes), sum(o == SAME for o in outcomes))
+    if same and not better and not worse:
+        return FAILS, (f"{what}: no difference of practical size (the interval within +-{ROPE:.0%} of the "
+                       f"baseline-to-solved distance) in {same} comparison(s), better in none "
+                       f"({undecided} undecided)")
     if better == worse == undecided == 0:
         return NOT_ENOUGH, (f"{NOTHING_LEARNED}: in all {idle} comparison(s) of {what} every arm stays at the "
                             "trivial baseline" if idle else f"no comparable runs for {what}")
     if better and not worse:
-        return HOLDS, f"{what}: better in {better} comparison(s), worse in none ({undecided} undecided)"
+        return HOLDS, (f"{what}: better in {better} comparison(s), worse in none ({undecided} undecided"
+                       + (f", {same} without practical difference)" if same else ")"))
     if worse:
         return FAILS, f"{what}: worse in {worse} comparison(s), better in {better} ({undecided} undecided)"
     return NOT_ENOUGH, f"{what}: all {undecided} interval(s) include zero; more seeds needed"
@@ -80,7 +87,7 @@ def _longest(df: pd.DataFrame) -> pd.DataFrame:
 @claim("adding_gated_vs_tanh",
        "LSTM and GRU solve the adding problem at a length where the tanh RNN stays at the baseline",
        "Hochreiter & Schmidhuber 1997; Le et al. 2015; lecture notes",
-       runs=Experiment({"adding": ADDING}, arch=("rnn", "lstm", "gru")))
+       runs=Experiment({"adding": B.ADDING_SHORT}, arch=("rnn", "lstm", "gru")))
 def adding_gated_vs_tanh(runs, grads, method="welch") -> Verdict:
     names = ("lstm", "gru", "rnn")
     if _missing(runs, *names):
@@ -120,7 +127,7 @@ def adding_gated_vs_tanh(runs, grads, method="welch") -> Verdict:
 
 
 @claim("irnn_competitive_adding", "IRNN is competitive with LSTM on the adding problem",
-       "Le, Jaitly & Hinton 2015", runs=Experiment({"adding": ADDING}, arch=("irnn", "lstm")))
+       "Le, Jaitly & Hinton 2015", runs=Experiment({"adding": B.ADDING_SHORT}, arch=("irnn", "lstm")))
 def irnn_competitive_adding(runs, grads, method="welch") -> Verdict:
     if _missing(runs, "irnn", "lstm"):
         return Verdict(NOT_ENOUGH, _missing(runs, "irnn", "lstm") + " on the adding problem")
@@ -152,48 +159,138 @@ def irnn_competitive_adding(runs, grads, method="welch") -> Verdict:
                    f"worse with confidence", rows)
 
 
+# The sweep that decides "faster per step" (`rnnbench throughput`, the pipeline's `throughput` rule): forward +
+# backward of a one-layer cell, N 50 x T 50 x input 1, every H, at 1 thread (the schema's default), 5 rounds.
+GRU_SWEEP = {"arch": ["lstm", "gru"], "backend": ["fused", "cell"], "hidden": [32, 64, 128, 256, 512],
+             "batch": 50, "seq_len": 50, "input": 1}
+# what two timings must share to be compared (all but the cell, the backend and H)
+SWEEP_SETTING = {"device": "?", "threads": "?", "bidirectional": False, "layers": 1, "batch": math.nan,
+                 "seq_len": math.nan, "input_size": math.nan}
+
+
+def _round_samples(row) -> list[float]:
+    """A throughput row's samples, seconds per call: each round's median (`round_seconds`), else its
+    one median over all calls (`seconds`)."""
+    rs = row.get("round_seconds")
+    if isinstance(rs, str) and rs.strip():
+        return [float(v) for v in rs.split()]
+    if isinstance(rs, (int, float)) and math.isfinite(rs):   # one round: read by pandas as a number
+        return [float(rs)]
+    return [float(row["seconds"])] if math.isfinite(float(row.get("seconds", math.nan))) else []
+
+
+def _setting_label(s: dict) -> str:
+    shape = f"N{_g(s['batch'])}xT{_g(s['seq_len'])}xI{_g(s['input_size'])}"
+    extra = (f" L{_g(s['layers'])}" if s["layers"] != 1 else "") + (" bi" if s["bidirectional"] else "")
+    return f"{shape}{extra}, {s['device']}, {tables._fmt(s['threads'])} thread(s)"
+
+
+def _hidden_sizes(rows) -> str:
+    return ", ".join(str(h) for h in sorted({r["hidden"] for r in rows}))
+
+
+def _crossover(outcomes: dict[int, int]) -> int | None:
+    """The smallest H from which GRU is faster with confidence (+1) at every larger H of the sweep;
+    None when it is not faster at the largest."""
+    cross = None
+    for h in sorted(outcomes, reverse=True):
+        if outcomes[h] != 1:
+            break
+        cross = h
+    return cross
+
+
 @claim("gru_smaller_faster", "GRU has fewer parameters and is faster per step than LSTM",
-       "lecture notes; Chung et al. 2014",
-       runs=Experiment({"adding": {**ADDING, "task_params": {**ADDING["task_params"], "seq_len": 50}}},
-                       arch=("gru", "lstm")))
-def gru_smaller_faster(runs, grads, method="welch") -> Verdict:
-    if _missing(runs, "gru", "lstm"):
-        return Verdict(NOT_ENOUGH, _missing(runs, "gru", "lstm"))
-    sub = tables.with_condition(runs[runs["arch"].isin(["gru", "lstm"])])
-    # the time of one optimizer step, the fair unit for "faster per step"
-    sub["seconds_per_step"] = sub["train_seconds"] / sub["steps"].where(sub["steps"] > 0)
-    sub = sub.assign(_where=sub["device"].map(tables._fmt) + "/" + sub["threads"].map(tables._fmt) + "/"
-                     + sub["backend"].map(tables._fmt))
-    rows, outcomes, bigger = [], [], 0
-    for (task, cond, where), g in sub.groupby(["task", "cond", "_where"], sort=True):
-        gg, gl = g[g["arch"] == "gru"], g[g["arch"] == "lstm"]
-        if not len(gg) or not len(gl):
-            continue
-        pg, pl = gg["n_params"].median(), gl["n_params"].median()
-        iv = stats.interval(gg["seconds_per_step"], gl["seconds_per_step"], method)
-        o = -iv.sign()  # +1: GRU's step takes less time
-        if math.isfinite(pg) and math.isfinite(pl) and pg >= pl:
-            bigger += 1
-        if iv.defined:
-            outcomes.append(o)
-        rows.append({"task": task, "condition": g["condition"].iloc[0], "device/threads/backend": where,
-                     "params_gru": pg, "params_lstm": pl, "sec_per_step_gru": gg["seconds_per_step"].mean(),
-                     "sec_per_step_lstm": gl["seconds_per_step"].mean(), "diff_ci": iv.text(),
-                     "faster": {1: "gru", -1: "lstm", 0: ""}[o] if iv.defined else "n/a"})
+       "lecture notes; Chung et al. 2014", runs=Experiment(throughput=GRU_SWEEP))
+def gru_smaller_faster(runs, grads, method="welch", throughput=None) -> Verdict:
+    """Faster per step, per hidden size, from a throughput sweep (results/throughput/*.csv): for each
+    setting (device, threads, shape but H), backend and H, GRU's and LSTM's forward+backward seconds
+    per call over the sweep's rounds, compared with stats.interval. Decided on the backend each cell
+    uses by default (`backend: auto`: fused where the cell has it), the kernel a run of it times; the
+    other backends are rows (their crossover shown). Fewer parameters: the cells' exact counts
+    (CellSpec.n_params) at the sweep's shapes. No training run is needed."""
+    from ..config import resolve_backend
+    from ..models.cells import CELLS
+
+    t = throughput if throughput is not None else pd.DataFrame()
+    need = {"arch", "backend", "hidden", "pass", "seconds"}
+    if not len(t) or not need <= set(t.columns):
+        return Verdict(NOT_ENOUGH, "no throughput sweep (results/throughput/*.csv: the pipeline's `throughput:` "
+                       "block, or `rnnbench throughput --arch lstm gru --pass forward_backward ...`)")
+    t = t[(t["pass"] == "forward_backward") & t["arch"].isin(["gru", "lstm"])]
+    t = t.assign(**{k: v for k, v in SWEEP_SETTING.items() if k not in t.columns})
+    if "input" in t.columns:
+        t = t.assign(input_size=t["input_size"].fillna(t["input"]))
+    t = t.assign(input_size=t["input_size"].fillna(t["hidden"]))
+    keys = [*SWEEP_SETTING, "hidden"]
+    default = {a: resolve_backend(a, "auto") for a in ("gru", "lstm")}
+    pairs = {(b, b) for b in t["backend"].unique()} | {(default["gru"], default["lstm"])}
+    rows = []
+    for key, g in t.groupby(keys, sort=True, dropna=False):
+        s = dict(zip(keys, key))
+        for bg, bl in sorted(pairs, key=lambda p: (p != (default["gru"], default["lstm"]), p)):
+            gg, gl = g[(g["arch"] == "gru") & (g["backend"] == bg)], g[(g["arch"] == "lstm") & (g["backend"] == bl)]
+            if not len(gg) or not len(gl):
+                continue
+            sg = [v * 1e3 for _, r in gg.iterrows() for v in _round_samples(r)]
+            sl = [v * 1e3 for _, r in gl.iterrows() for v in _round_samples(r)]
+            iv = stats.interval(sg, sl, method)
+            o = -iv.sign() if iv.defined else None        # +1: GRU's call takes less time
+            dims = dict(input_size=int(s["input_size"]), hidden=int(s["hidden"]), layers=int(s["layers"]),
+                        bidirectional=bool(s["bidirectional"]))
+            rows.append({"setting": _setting_label(s), "backend": bg if bg == bl else f"{bg} vs {bl}",
+                         "default": (bg, bl) == (default["gru"], default["lstm"]), "hidden": int(s["hidden"]),
+                         "ms_lstm": float(np.mean(sl)), "ms_gru": float(np.mean(sg)),
+                         "ratio_gru_lstm": float(np.mean(sg) / np.mean(sl)), "gru_minus_lstm_ms": iv.text(),
+                         "rounds": min(len(sg), len(sl)),
+                         "faster": {1: "gru", -1: "lstm", 0: "undecided", None: "n/a"}[o],
+                         "params_lstm": CELLS.get("lstm").n_params(**dims),
+                         "params_gru": CELLS.get("gru").n_params(**dims), "_o": o})
     if not rows:
-        return Verdict(NOT_ENOUGH, "no condition with both GRU and LSTM runs on the same device, threads and "
-                       "backend")
+        return Verdict(NOT_ENOUGH, "no forward+backward timings of both GRU and LSTM with the same backend, "
+                       "device, threads and shape in the throughput sweep")
+    curves: dict[tuple[str, str], dict[int, int]] = {}
+    for r in rows:
+        curves.setdefault((r["setting"], r["backend"]), {})[r["hidden"]] = r["_o"]
+    for r in rows:
+        c = _crossover(curves[(r["setting"], r["backend"])])
+        r["crossover"] = "none" if c is None else c
+    for r in rows:
+        del r["_o"]
+    bigger = [r for r in rows if r["params_gru"] >= r["params_lstm"]]
+    prm = _median([r["params_gru"] / r["params_lstm"] for r in rows])
     if bigger:
-        return Verdict(FAILS, f"GRU has at least as many parameters as LSTM in {bigger} of {len(rows)} "
-                       "condition(s)", rows)
-    known = [r for r in rows if math.isfinite(r["params_gru"]) and math.isfinite(r["params_lstm"])]
-    if not known:
-        return Verdict(NOT_ENOUGH, "no parameter counts recorded (n_params)", rows)
-    status, text = _decide(outcomes, "GRU's time per step")
-    ratio = _median([r["sec_per_step_gru"] / r["sec_per_step_lstm"] for r in rows if r["sec_per_step_lstm"]])
-    prm = _median([r["params_gru"] / r["params_lstm"] for r in known])
-    return Verdict(status, f"parameters GRU/LSTM {_g(prm)} (fewer in all {len(known)}); {text}; "
-                   f"median time ratio GRU/LSTM {_g(ratio)}", rows)
+        return Verdict(FAILS, f"GRU has at least as many parameters as LSTM at {len(bigger)} of {len(rows)} "
+                       f"sweep point(s), e.g. H={bigger[0]['hidden']}", rows)
+    dec = [r for r in rows if r["default"]]
+    if not dec:
+        return Verdict(NOT_ENOUGH, f"no timings of the default backends (GRU {default['gru']}, LSTM "
+                       f"{default['lstm']}) in the throughput sweep", rows)
+    kernel = default["gru"] if default["gru"] == default["lstm"] else f"{default['gru']} vs {default['lstm']}"
+    ratio = _median([r["ratio_gru_lstm"] for r in dec])
+    head = f"parameters GRU/LSTM {_g(prm)} (fewer at every size); forward+backward on the default kernel ({kernel}): "
+    slower = [r for r in dec if r["faster"] == "lstm"]
+    if slower:
+        by = {}
+        for r in slower:
+            by.setdefault(r["setting"], []).append(r)
+        open_at = {s: [r for r in dec if r["setting"] == s and r["faster"] not in ("gru", "lstm")] for s in by}
+        where = "; ".join(f"{s}: LSTM faster at H={_hidden_sizes(rs)}"
+                          + (f", undecided at H={_hidden_sizes(open_at[s])}" if open_at[s] else "")
+                          + f", crossover {rs[0]['crossover']}"
+                          + (f" (GRU faster from H={rs[0]['crossover']} on)" if rs[0]["crossover"] != "none" else "")
+                          for s, rs in by.items())
+        return Verdict(FAILS, head + f"LSTM is faster with confidence at {len(slower)} of {len(dec)} hidden size(s): "
+                       f"{where}", rows)
+    open_ = [r for r in dec if r["faster"] != "gru"]
+    if open_:
+        return Verdict(NOT_ENOUGH, head + f"GRU faster with confidence at {len(dec) - len(open_)} of {len(dec)} "
+                       f"hidden size(s), undecided at H={_hidden_sizes(open_)} (the interval includes zero, or "
+                       "fewer than 2 rounds per side)", rows)
+    settings = sorted({r["setting"] for r in dec})
+    return Verdict(HOLDS, head + f"GRU is faster with confidence at every hidden size of the sweep "
+                   f"(H={_hidden_sizes(dec)}; {'; '.join(settings)}), median time ratio "
+                   f"GRU/LSTM {_g(ratio)}", rows)
 
 
 def _median(xs) -> float:
@@ -203,7 +300,7 @@ def _median(xs) -> float:
 
 @claim("tanh_gradient_decay", "The tanh RNN's gradient norm ||dL/dh_t|| decays exponentially with the lag",
        "Bengio et al. 1994; Pascanu et al. 2013; lecture notes",
-       runs=Experiment({"adding": {**ADDING, "task_params": {**ADDING["task_params"], "seq_len": 100}}},
+       runs=Experiment({"adding": {**B.ADDING, "task_params": {**B.SMALL, "seq_len": 100}}},
                        arch=("rnn",), seeds=(0,), gradients=True))
 def tanh_gradient_decay(runs, grads, method="welch", min_r2: float = 0.9) -> Verdict:
     if grads is None or not len(grads):
@@ -240,9 +337,7 @@ def tanh_gradient_decay(runs, grads, method="welch", min_r2: float = 0.9) -> Ver
 @claim("clipping_prevents_divergence",
        "Gradient-norm clipping removes divergence in the exploding setting",
        "Pascanu, Mikolov & Bengio 2013; lecture notes",
-       runs=Experiment({"adding": {**ADDING, "task_params": {**ADDING["task_params"], "seq_len": 50},
-                                   "lr": 0.01, "clip": [None, 1.0], "model_params": {"recurrent_radius": 2.0}}},
-                       arch=("rnn",)))
+       runs=Experiment(B.CLIPPING, arch=("irnn",)))
 def clipping_prevents_divergence(runs, grads, method="welch") -> Verdict:
     ct = tables.clipping_table(runs, pd.DataFrame())
     if not len(ct):
@@ -272,7 +367,7 @@ CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "f1", "error_rate", "top1")
 
 @claim("bidirectional_helps_classification", "A bidirectional RNN helps on whole-sequence classification",
        "Schuster & Paliwal 1997; Graves & Schmidhuber 2005; lecture notes",
-       runs=Experiment({"seqdigits": {**DIGITS, "bidirectional": [False, True]}}, arch=("lstm", "gru")))
+       runs=Experiment(B.BIDIRECTIONAL, arch=("lstm",)))
 def bidirectional_helps_classification(runs, grads, method="welch") -> Verdict:
     sub = runs[(runs["task_kind"] == "many_to_one") & runs["metric"].isin(CLASSIFICATION_METRICS)]
     if not len(sub) or sub["bidirectional"].nunique() < 2:
@@ -283,7 +378,7 @@ def bidirectional_helps_classification(runs, grads, method="welch") -> Verdict:
         bi, uni = g[g["bidirectional"]], g[~g["bidirectional"]]
         if not len(bi) or not len(uni):
             continue
-        iv, b, idle = _contest(bi, uni, g["direction"].iloc[0], method)
+        iv, b, idle = _contest(bi, uni, g["direction"].iloc[0], method, margin(g))
         if iv.defined and not idle:
             outcomes.append(b)
         rows.append({"task": task, "arch": arch, "condition": g["condition"].iloc[0],
@@ -291,7 +386,7 @@ def bidirectional_helps_classification(runs, grads, method="welch") -> Verdict:
                      "bi_minus_uni": iv.text(), "params_bi": bi["n_params"].median(),
                      "params_uni": uni["n_params"].median(), "nothing_learned": idle,
                      "outcome": NOTHING_LEARNED if idle else
-                     {1: "bi better", -1: "bi worse", 0: "undecided"}[b] if iv.defined else "n/a"})
+                     ("bi " + OUTCOME[b] if b in (1, -1) else OUTCOME[b]) if iv.defined else "n/a"})
     return Verdict(*_decide(outcomes, "bidirectional vs unidirectional", _idle(rows)), rows)
 
 
@@ -307,7 +402,7 @@ def _attention_flag(df: pd.DataFrame) -> pd.Series:
 @claim("attention_beats_plain_long_reversal",
        "Attention beats the plain encoder-decoder on long sequence reversal",
        "Bahdanau et al. 2015; lecture notes",
-       runs=Experiment({"reverse": REVERSE}, arch=("lstm",)))
+       runs=Experiment(B.REVERSE, arch=("lstm",)))
 def attention_beats_plain_long_reversal(runs, grads, method="welch") -> Verdict:
     sub = runs[runs["task"] == "reverse"]
     sub = sub.loc[:, sub.notna().any()] if len(sub) else sub   # other tasks' params are not conditions
@@ -322,39 +417,51 @@ def attention_beats_plain_long_reversal(runs, grads, method="welch") -> Verdict:
     rows, outcomes = [], []
     for (task, arch, cond), g in _longest(pairs).groupby(["task", "arch", "cond"], sort=True):
         att, plain = g[g["_att"] == True], g[g["_att"] == False]  # noqa: E712
-        iv, b, idle = _contest(att, plain, g["direction"].iloc[0], method)
+        iv, b, idle = _contest(att, plain, g["direction"].iloc[0], method, margin(g))
         if iv.defined and not idle:
             outcomes.append(b)
         rows.append({"task": task, "arch": arch, "condition": g["condition"].iloc[0],
                      "seq_len": g["seq_len"].iloc[0], "attention": _ok_values(att).mean(),
                      "plain": _ok_values(plain).mean(), "attention_minus_plain": iv.text(), "nothing_learned": idle,
                      "outcome": NOTHING_LEARNED if idle else
-                     {1: "attention better", -1: "attention worse", 0: "undecided"}[b] if iv.defined else "n/a"})
+                     ("attention " + OUTCOME[b] if b in (1, -1) else OUTCOME[b]) if iv.defined else "n/a"})
     return Verdict(*_decide(outcomes, "attention vs plain at the longest length", _idle(rows)), rows)
 
 
 @claim("lab_learning_to_add_99",
-       "A one-layer LSTM learns 3-digit addition to 99 % test accuracy in 100 epochs",
-       "the course lab's note on learning to add",
-       runs=Experiment({"addition": {"batch_size": 64, "task_params": {"n_train": 5000}, "epochs": 100,
-                                     "steps": None, "eval_every": None, "layers": 1}}, arch=("lstm",)))
+       "An LSTM encoder-decoder (128 units, one layer) learns 3-digit addition to 99 % within 100 epochs",
+       "the Keras addition_rnn example: 99 % train/test accuracy in 100 epochs (3 digits, reversed, 50,000 "
+       "problems, LSTM 128); the course lab trains it for 50 epochs, about 5.5 minutes, with one-hot input and "
+       "an RNN encoder and RNN decoder",
+       runs=Experiment(B.LAB_ADDITION, arch=("lstm",)))
 def lab_learning_to_add_99(runs, grads, method="welch", epochs: int = 100) -> Verdict:
     sub = runs[(runs["task"] == "addition") & (runs["arch"] == "lstm") & (runs["layers"] == 1)]
-    # the lab reports Keras' per-character accuracy; exact match (all digits right) is stricter
-    acc = next((c for c in ("metrics.char_accuracy", "metrics.token_accuracy", "metrics.accuracy")
-                if c in sub.columns and sub[c].notna().any()), None)
-    if acc is None and len(sub) and sub["metric"].iloc[0] in CLASSIFICATION_METRICS:
-        acc = "value"
     fin = sub[sub["status"].isin(["ok", "diverged"])]
-    if acc is None or not len(fin):
-        return Verdict(NOT_ENOUGH, "no finished one-layer LSTM run of the learning-to-add task with an accuracy")
-    vals = pd.to_numeric(fin.loc[fin["status"] == "ok", acc], errors="coerce").dropna()
-    m, ep = float(vals.mean()), float(fin["epochs"].max())     # nan when none
-    rows = [{"task": "addition", "accuracy": acc.replace("metrics.", ""), "runs": len(fin), "mean_accuracy": m,
-             "diverged": int((fin["status"] == "diverged").sum()), "min_accuracy": float(vals.min()), "epochs": ep}]
-    if len(vals) and m >= 0.99 and not (fin["status"] == "diverged").any():
-        return Verdict(HOLDS, f"mean test accuracy {m:.3f} over {len(vals)} run(s) in {_g(ep)} epochs", rows)
-    if not math.isfinite(ep) or ep < epochs:
-        return Verdict(NOT_ENOUGH, f"mean test accuracy {_g(m)} after {_g(ep)} epochs: fewer than the lab's "
-                       f"{epochs}", rows)
-    return Verdict(FAILS, f"mean test accuracy {_g(m)} after {_g(ep)} epochs", rows)
+    if not len(fin):
+        return Verdict(NOT_ENOUGH, "no finished one-layer LSTM run of the learning-to-add task")
+    ok = fin[fin["status"] == "ok"]
+    # decided on exact match (every digit and the end right), stricter than the per-character
+    # accuracy Keras reports (shown beside it)
+    em = pd.to_numeric(ok["value"], errors="coerce").dropna() if ok["metric"].eq("exact_match").all() \
+        else pd.Series(dtype=float)
+    char = pd.to_numeric(ok.get("metrics.char_accuracy", pd.Series(dtype=float)), errors="coerce").dropna()
+    if not len(em):
+        return Verdict(NOT_ENOUGH, "no exact-match value in the learning-to-add runs")
+    ep = fin["epochs"].astype(float)
+    # reached: validation exact match met 99 % during training (the Keras example's figure is its
+    # validation accuracy), or the test split's did at the end
+    val = fin["steps_to_solve"].notna() if "steps_to_solve" in fin else pd.Series(False, index=fin.index)
+    test = pd.to_numeric(fin["value"], errors="coerce") >= 0.99
+    reached = (fin["status"] == "ok") & (val | test)
+    rows = [{"task": "addition", "runs": len(fin), "diverged": int((fin["status"] == "diverged").sum()),
+             "reached_99_validation": int(val.sum()), "mean_exact_match": float(em.mean()),
+             "min_exact_match": float(em.min()), "mean_char_accuracy": float(char.mean()) if len(char) else math.nan,
+             "epochs_mean": float(ep.mean()), "epochs_max": float(ep.max())}]
+    text = (f"{int(val.sum())} of {len(fin)} run(s) reached 99 % on validation; test exact match "
+            f"{em.mean():.4f} (lowest {em.min():.4f}; per-character {_g(rows[0]['mean_char_accuracy'])}), after "
+            f"{_g(ep.mean())} epochs on average (at most {_g(ep.max())})")
+    if reached.all() and ep.max() <= epochs:
+        return Verdict(HOLDS, text, rows)
+    if ep.max() < epochs:
+        return Verdict(NOT_ENOUGH, f"{text}: trained fewer than the {epochs} epochs the claim allows", rows)
+    return Verdict(FAILS, f"not every run at 99 % within {epochs} epochs: {text}", rows)

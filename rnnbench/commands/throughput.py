@@ -33,6 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed calls per round")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (noise control)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads while timing (default: torch's default; 1 = per-core timings)")
     p.add_argument("--out", metavar="CSV", help="also write the tidy rows here")
     p.set_defaults(func=run)
 
@@ -48,6 +50,8 @@ def cases_from_args(args):
 
     if args.layers <= 0 or args.repeat <= 0 or args.rounds <= 0:
         raise UsageError("--layers, --repeat and --rounds must be positive")
+    if args.threads is not None and args.threads <= 0:
+        raise UsageError(f"--threads must be positive, got {args.threads}")
     if args.layers > MAX_LAYERS:
         raise UsageError(f"--layers {args.layers} is more than {MAX_LAYERS:,}: a stack is built layer by "
                          f"layer in Python (10^6 layers take about 45 minutes before the first timing)")
@@ -109,6 +113,10 @@ def run(args) -> int:
         check_out_file(args.out)
     cases = cases_from_args(args)
     check_memory(cases, "forward_backward" in args.passes)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)   # recorded in each row's `threads`
     rows = compare(cases, args.passes, repeat=args.repeat, rounds=args.rounds)
     df = pd.DataFrame(rows)
     key = ["arch", "bidirectional", "layers", "batch", "seq_len", "input_size", "hidden", "pass"]

@@ -23,7 +23,8 @@ class SequenceModel(nn.Module):
     """`y, state = model(x, lengths=None, hx=None)`; `state` is the rnn's h_n (lstm: (h_n, c_n)).
 
     head="last": the top layer's state at each sequence's last valid step; bidirectional:
-        concat(forward state at the last valid step, backward state at step 0).
+        concat(forward state at the last valid step, backward state at step 0). A residual
+        stack reads its top layer's output there instead (the state lacks the skip connection).
     head="every": many-to-many (synced); also one-to-many, one step at a time (`generate`).
     vocab_size: x holds token ids, embedded to `embedding_dim` features, or one-hot encoded
         (vocab_size features) when embedding_dim is None; input_size is then not used.
@@ -61,9 +62,26 @@ class SequenceModel(nn.Module):
         out, state = self.rnn(x, hx, lengths)
         if self.head_type == "every":
             return self.head(out), state
+        if getattr(self.rnn, "residual", False) and getattr(self.rnn, "num_layers", 1) > 1:
+            # the top layer's output carries its skip connection; its state h_n does not
+            return self.head(last_outputs(out, lengths, self.rnn.bidirectional)), state
         h_n = state[0] if isinstance(state, tuple) else state          # [layers*dirs, B, H]
         top = h_n[-(2 if self.rnn.bidirectional else 1):]                # forward (, backward)
         return self.head(top.transpose(0, 1).flatten(1)), state
+
+
+def last_outputs(out: torch.Tensor, lengths, bidirectional: bool) -> torch.Tensor:
+    """out [B, T, H*dirs] -> [B, H*dirs]: the forward half at each sequence's last valid step,
+    the backward half at step 0 (where the backward direction ends). Without a residual stack
+    these equal the top layer's h_n."""
+    B, T, _ = out.shape
+    idx = (torch.as_tensor(lengths, device=out.device).long() - 1) if lengths is not None \
+        else torch.full((B,), T - 1, dtype=torch.long, device=out.device)
+    fwd = out[torch.arange(B, device=out.device), idx]
+    if not bidirectional:
+        return fwd
+    H = out.shape[-1] // 2
+    return torch.cat([fwd[:, :H], out[:, 0, H:]], dim=1)
 
 
 def generate(model: SequenceModel, prime: torch.Tensor, steps: int, next_input_fn) -> torch.Tensor:

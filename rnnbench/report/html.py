@@ -203,7 +203,23 @@ def _add(section: Section, *blocks: Block | None) -> None:
 
 
 # ---- sections -----------------------------------------------------------------------
-def summary_section(inp: Inputs, verdicts, w: Writer) -> Section:
+def claim_scope(inp: Inputs) -> tuple[list[str] | None, dict[str, str]]:
+    """(the claims to evaluate on these runs: the grid's `claims` list, None = every registered
+    claim; {claim: the config that decides it instead}, from the grid's `claims_elsewhere`).
+    Names this version does not register are left out (an older results directory)."""
+    g = inp.provenance.get("grid.yaml")
+    g = g if isinstance(g, dict) else {}
+    known = set(claimlib.CLAIMS.names())
+    elsewhere = {n: str(cfg) for cfg, names in (g.get("claims_elsewhere") or {}).items() for n in names or []
+                 if n in known}
+    named = [n for n in g.get("claims") or [] if n in known and n not in elsewhere]
+    if not named:
+        named = [n for n in claimlib.CLAIMS.names() if n not in elsewhere] if elsewhere else None
+    return named, elsewhere
+
+
+def summary_section(inp: Inputs, verdicts, w: Writer, elsewhere: dict[str, str] | None = None) -> Section:
+    elsewhere = elsewhere or {}
     s = section("summary", "What ran, where and when; the claims of the notes and papers, "
                 "checked on these results.")
     runs, prov = inp.runs, [(name, d) for name, d in sorted(inp.provenance.items()) if isinstance(d, dict)]
@@ -225,12 +241,13 @@ def summary_section(inp: Inputs, verdicts, w: Writer) -> Section:
                  ("CPU", cpu)) if v) or "not recorded"),
              ("when", "; ".join(when) or "not recorded in the inputs"),
              ("claims", f"{counts['holds']} hold, {counts['fails']} fail, {counts['not enough data']} without "
-                        "enough data")]
+                        "enough data" + "".join(f"; {n} decided by {cfg}" for cfg, n in
+                                                pd.Series(elsewhere, dtype=object).value_counts().items()))]
     bad = st["diverged"] + st["failed"] + st["missing"]
     note = (f"Partial results: {bad} of {len(runs)} runs did not finish ok ({st['diverged']} diverged, "
             f"{st['failed']} failed, {st['missing']} missing). Every table counts only the ok runs in its means "
             "and shows n; diverged runs count as not solved.") if bad else ""
-    _add(s, Block("facts", data=facts, note=note), Block("claims", title="Claims", data=_claim_rows(verdicts)),
+    _add(s, Block("facts", data=facts, note=note), Block("claims", title="Claims", data=_claim_rows(verdicts) + _elsewhere_rows(elsewhere)),
          w.table("status", tables.status_table(runs), title="Runs per task and status"))
     return s
 
@@ -242,12 +259,35 @@ def _claim_rows(verdicts) -> list[dict]:
             for c, v in verdicts]
 
 
+def _elsewhere_rows(elsewhere: dict[str, str]) -> list[dict]:
+    """The claims this grid leaves to another config: named, not evaluated here."""
+    out = []
+    for name, cfg in elsewhere.items():
+        c = claimlib.CLAIMS.get(name)
+        out.append({"name": c.name, "text": c.text, "source": c.source, "status": f"decided by {cfg}",
+                    "evidence": f"not run here: its experiment is in workflows/config/{cfg} (its measured time "
+                                "in that file's header)", "css": "elsewhere", "numbers": ""})
+    return out
+
+
+def _solve_pair(comp: pd.DataFrame) -> list[str]:
+    """'median a (k/n) / median b (k/n)': steps to the solved threshold, '—' without a rule."""
+    def one(steps, reached):
+        if not reached:
+            return "—"
+        return f"{steps:.0f} ({reached})" if math.isfinite(steps) else f"never ({reached})"
+    return [f"{one(sa, ra)} / {one(sb, rb)}" if ra or rb else "—" for sa, ra, sb, rb in
+            zip(comp["steps_to_solve_a"], comp["reached_a"], comp["steps_to_solve_b"], comp["reached_b"])]
+
+
 def comparison_section(inp: Inputs, w: Writer, method: str) -> Section:
     s = section("lstm-gru",
                 "In the style of Chung et al. 2014 and Jozefowicz et al. 2015: LSTM vs GRU, the two GRU forms, "
                 "and every other cell that ran against LSTM. Per task and condition, the test "
                 f"metric's mean ± std over seeds (n = ok runs), the difference with a 95 % {method} interval; the "
-                "better one is named only when the interval excludes zero. Parameter counts and time per epoch "
+                "better one is named only when the interval excludes zero. Where the task has a solved threshold, "
+                "the median steps to reach it on validation (of the runs that did; k/n of them), the measure that "
+                "tells apart two cells that both solve it. Parameter counts and time per epoch "
                 "show whether GRU is indeed smaller and quicker (quicker: by the same interval on seconds per "
                 "epoch).")
     titles = inp.runs.groupby("arch")["cell_title"].first()
@@ -261,7 +301,9 @@ def comparison_section(inp: Inputs, w: Writer, method: str) -> Section:
             "metric": _metric(comp), f"{a}": _pm(comp, "_a"), f"{b}": _pm(comp, "_b"),
             f"{a} − {b} [95% CI]": [stats.Interval(d, lo, hi, 0, 0, method).text(".3g")
                                     for d, lo, hi in zip(comp["diff"], comp["ci_low"], comp["ci_high"])],
-            "better": comp["better"].replace("", "—"), "diverged": _pair(comp, "diverged"),
+            "better": comp["better"].replace("", "—"),
+            f"steps to solve {a} / {b} (reached)": _solve_pair(comp),
+            "diverged": _pair(comp, "diverged"),
             f"params {a} / {b}": _pair(comp, "n_params"), "smaller": comp["smaller"].replace("", "—"),
             f"s/epoch {a} / {b}": _pair(comp, "sec_per_epoch"), f"time {b}/{a}": comp["time_ratio_b_a"],
             "quicker": comp["quicker"].replace("", "—"), "note": comp["note"]})
@@ -380,6 +422,10 @@ def gradients_section(inp: Inputs, w: Writer, colors) -> Section:
                           "mean curve; R² of that fit on the log scale."))
     else:
         s.nodata("no gradient diagnostics (gradients/**/gradients.csv)")
+    _add(s, w.table("scalar_gradient", _scalar_gradient_rows(), title="A scalar recurrence through 50 steps",
+                    note="h_t = w h_(t-1): dh_50/dh_0 = w^50, computed by autograd in float64 (the claim "
+                         "scalar_gradient_50_steps): a weight a little above 1 explodes the gradient, a little "
+                         "below 1 makes it vanish."))
     _add(s, w.figure("iterated", iterated_functions(), salt="iterated", title="Iterated functions",
                      note="a recurrent network applies the same map at every step: iterated, a contraction "
                           "flattens (vanishing), an expansion saturates or becomes chaotic (exploding)."))
@@ -392,6 +438,12 @@ def gradients_section(inp: Inputs, w: Writer, colors) -> Section:
     else:
         s.nodata("no runs that differ only in the clipping threshold", "Clipping ablation")
     return s
+
+
+def _scalar_gradient_rows() -> pd.DataFrame:
+    from ..claims import exact
+    return pd.DataFrame([{"w": wt, "steps": exact.STEPS, "dh_T/dh_0 (autograd)": exact.scalar_gradient(wt),
+                          "quoted in the notes": q} for wt, (q, _) in exact.QUOTED.items()])
 
 
 def seq2seq_section(inp: Inputs, w: Writer) -> Section:
@@ -502,9 +554,10 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
     out.mkdir(parents=True, exist_ok=True)
     w = Writer(out, default_jobs() if jobs is None else jobs)
     colors = figures.palette([*inp.runs["arch"], *inp.gradients["arch"]])   # an architecture's colour everywhere
-    verdicts = claimlib.evaluate(inp.runs, inp.gradients, method=method)
+    named, elsewhere = claim_scope(inp)
+    verdicts = claimlib.evaluate(inp.runs, inp.gradients, method=method, throughput=inp.throughput, names=named)
     lap("claims")
-    builders = [("summary", lambda: summary_section(inp, verdicts, w)),
+    builders = [("summary", lambda: summary_section(inp, verdicts, w, elsewhere)),
                 ("lstm-gru", lambda: comparison_section(inp, w, method)),
                 ("long-dependencies", lambda: longdep_section(inp, w, colors)), ("grid", lambda: grid_section(inp, w)),
                 ("curves", lambda: curves_section(inp, w, colors)),

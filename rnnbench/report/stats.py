@@ -39,6 +39,10 @@ class Interval:
     def excludes_zero(self) -> bool:
         return self.defined and (self.low > 0 or self.high < 0)
 
+    def within(self, margin: float) -> bool:
+        """The whole interval inside (-margin, margin): no difference of practical size."""
+        return self.defined and math.isfinite(margin) and -margin < self.low and self.high < margin
+
     def sign(self) -> int:
         """+1 when a > b with confidence, -1 when a < b, 0 when undecided."""
         return 0 if not self.excludes_zero else 1 if self.low > 0 else -1

@@ -140,7 +140,8 @@ def group_stats(g: pd.DataFrame) -> dict:
 # ---- section 2: pairwise comparisons -------------------------------------------------
 COMPARISON_COLUMNS = ["task", "condition", "metric", "direction", "a", "b", "n_a", "mean_a", "std_a",
                       "diverged_a", "n_b", "mean_b", "std_b", "diverged_b", "diff", "ci_low", "ci_high",
-                      "method", "better", "n_params_a", "n_params_b", "smaller", "sec_per_epoch_a",
+                      "method", "better", "steps_to_solve_a", "reached_a", "steps_to_solve_b", "reached_b",
+                      "n_params_a", "n_params_b", "smaller", "sec_per_epoch_a",
                       "sec_per_epoch_b", "time_ratio_b_a", "quicker", "note"]
 
 
@@ -150,8 +151,20 @@ def _side(g: pd.DataFrame, x: str) -> dict:
     ok = g[g["status"] == "ok"]
     side = {**group_stats(g), "n_params": float(g["n_params"].median()) if g["n_params"].notna().any() else math.nan,
             "sec_per_epoch": (ok if ok["seconds_per_epoch"].notna().any() else g)["seconds_per_epoch"].mean(),
-            "where": (uniq(g["device"]), uniq(g["threads"])), "backend": ",".join(uniq(g["backend"]))}
+            "where": (uniq(g["device"]), uniq(g["threads"])), "backend": ",".join(uniq(g["backend"])),
+            **solve_stats(g)}
     return {f"{k}_{x}": v for k, v in side.items()}
+
+
+def solve_stats(g: pd.DataFrame) -> dict:
+    """Time to solve of a group of like runs: the median steps to the solved threshold of the runs
+    that reached it on validation, and 'k/n' of the finished runs that did ('' without a rule)."""
+    fin = g[g["status"].isin(["ok", "diverged"])]
+    if not len(fin) or "steps_to_solve" not in fin or not fin["solved_threshold"].notna().any():
+        return {"steps_to_solve": math.nan, "reached": ""}
+    s = fin["steps_to_solve"].astype(float)
+    return {"steps_to_solve": float(s.median()) if s.notna().any() else math.nan,
+            "reached": f"{int(s.notna().sum())}/{len(fin)}"}
 
 
 def compare(runs: pd.DataFrame, a: str, b: str, method: str = "welch", drop: Iterable[str] = ()) -> pd.DataFrame:

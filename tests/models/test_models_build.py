@@ -82,3 +82,26 @@ def test_residual_adds_each_upper_layer_input(arch):
     x = torch.randn(T, B, I)
     first = layers[0](x)[0]
     assert torch.allclose(res(x)[0], layers[1](first)[0] + first, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["fused", "cell"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_residual_stacks_last_step_head_sees_the_skip_connection(backend, bidirectional):
+    """head="last" reads the top layer's output at the last valid step (backward: step 0): equal
+    to h_n without residual connections, and with them the skip of the top layer counts (h_n
+    alone would make a 2-layer residual stack's prediction identical to a plain one's)."""
+    from rnnbench.models.heads import SequenceModel, last_outputs
+
+    x, lengths = torch.randn(4, 7, 3), torch.tensor([7, 5, 3, 6])
+    torch.manual_seed(0)
+    plain = SequenceModel("lstm", 3, 8, 2, layers=2, bidirectional=bidirectional, backend=backend)
+    out, (h_n, _) = plain.rnn(x, None, lengths)
+    top = h_n[-(2 if bidirectional else 1):].transpose(0, 1).flatten(1)
+    torch.testing.assert_close(last_outputs(out, lengths, bidirectional), top)
+    residual = SequenceModel("lstm", 3, 8, 2, layers=2, bidirectional=bidirectional, backend=backend,
+                             residual=True)
+    residual.load_state_dict(plain.state_dict())
+    y_res, _ = residual(x, lengths)
+    out_res, _ = residual.rnn(x, None, lengths)
+    torch.testing.assert_close(y_res, residual.head(last_outputs(out_res, lengths, bidirectional)))
+    assert not torch.allclose(y_res, plain(x, lengths)[0])

@@ -190,10 +190,11 @@ def test_paths_with_spaces(tmp_path):
 
 
 @pytest.mark.parametrize("name, env, expect", [
-    ("quick", {}, {"train": 156, "gradients": 10}),
+    ("quick", {}, {"train": 72, "gradients": 3, "throughput": 1}),
+    ("claims", {}, {"train": 60}),
     ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30, "gradients": 10}),
     ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180, "gradients": 60}),
-    (None, {}, {"train": 156}),                         # no --configfile: the quick grid
+    (None, {}, {"train": 72}),                          # no --configfile: the quick grid
 ])
 def test_dry_run_of_every_shipped_config(tmp_path, name, env, expect):
     if name == "lab" and not SHARED_DATA.is_dir():

@@ -104,7 +104,7 @@ def quick_cells() -> list[Cell]:
     # the course lab
     lab = (("airquality", "mse", "min", 0.11, 1.0, 25.0), ("electricdevices", "accuracy", "max", 0.66, 0.24, 55.0),
            ("sentiment", "accuracy", "max", 0.77, 0.63, 150.0), ("textgen", "ce", "min", 1.6, 3.2, 1200.0),
-           ("addition", "exact_match", "max", 0.97, 0.001, 280.0))
+           ("addition", "exact_match", "max", 0.993, 0.001, 280.0))
     for task, metric, d, v, b, secs in lab:
         for arch in ("lstm", "gru") if task in ("sentiment", "electricdevices") else ("lstm",):
             cells.append(Cell(task, arch, metric, d, v * (0.99 if arch == "gru" else 1), abs(v) * 0.01, b,
@@ -299,7 +299,9 @@ def _write_side_inputs(root: Path) -> None:
                     rows.append({"arch": arch, "backend": backend, "bidirectional": False, "layers": 1,
                                  "batch": 32, "seq_len": 100, "input_size": 32, "hidden": hidden, "pass": pass_,
                                  "device": "cpu", "threads": 2,
-                                 "seconds": s * 100, "step_samples_per_s": 32 * 100 / (s * 100)})
+                                 "seconds": s * 100, "step_samples_per_s": 32 * 100 / (s * 100),
+                                 # each round's median (`rnnbench throughput`): what claims compare
+                                 "rounds": 3, "round_seconds": " ".join(f"{s * 100 * f:.6g}" for f in (0.99, 1, 1.01))})
     (root / "throughput").mkdir(exist_ok=True)
     pd.DataFrame(rows).to_csv(root / "throughput" / "cpu.csv", index=False)
     # asv 0.6 results for one machine and commit

@@ -32,6 +32,10 @@ KEYS = {"claims.csv": ["claim"], "clipping.csv": ["group", "clip"], "gradients.c
         "seq2seq.csv": ["task", "condition", "variant", "arch"], "status.csv": ["task"],
         "throughput.csv": ["source", "arch", "backend", "pass", "bidirectional", "layers", "shape"],
         "compare_lstm_gru.csv": ["task", "condition"], "compare_gru_gru-cho.csv": ["task", "condition"]}
+# claims decided differently since (their own tests cover them): gru_smaller_faster is decided by a
+# throughput sweep (issue 16; tests/claims/test_gru_speed.py), not by the training runs' times
+# and lab_learning_to_add_99 has the wording and attribution issue 16 asked for, decided on exact match
+REWORKED = {"gru_smaller_faster", "lab_learning_to_add_99"}
 RENAMED = {"lab.csv": {"quoted_seconds": "reference_seconds", "ratio_to_quoted": "ratio_to_reference",
                        "lab_task": None}}   # the lab's own label is the task's title now
 
@@ -70,7 +74,8 @@ def test_the_same_numbers(report, name):
     assert set(old.columns) <= set(new.columns), set(old.columns) - set(new.columns)
     keys = KEYS[name]
     if name == "claims.csv":     # a claim added since (rnnbench.claims) is a new row; the old ones stay
-        new = new[new["claim"].isin(old["claim"])]
+        new = new[new["claim"].isin(old["claim"]) & ~new["claim"].isin(REWORKED)]
+        old = old[~old["claim"].isin(REWORKED)]
     old = old.sort_values(keys, kind="mergesort").reset_index(drop=True)
     new = new[list(old.columns)].sort_values(keys, kind="mergesort").reset_index(drop=True)
     pd.testing.assert_frame_equal(new, old, check_dtype=False, rtol=1e-9)

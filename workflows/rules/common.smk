@@ -52,6 +52,82 @@ BY_PATH = {c.path: c for c in CELLS}
 GRADIENT_CELLS = [c for c in CELLS if c.gradients]
 
 
+# ---------------------------------------------------------------- the throughput sweep
+def throughput_sweep():
+    """The kernel throughput sweep (workflows/rules/throughput.smk): the config's `throughput:`
+    block merged with the sweeps the named claims declare (rnnbench.claims.grid; the config's
+    scalars win, the axes are the union), the schema's defaults filled; None: no sweep."""
+    own = config.get("throughput")
+    theirs = None
+    if config["claims"]:
+        from rnnbench import claims
+
+        theirs = claims.grid(config["claims"]).get("throughput")
+    if own is None and theirs is None:
+        return None
+    if theirs is not None:
+        from rnnbench.claims.base import merge_throughput
+
+        own = merge_throughput(own, theirs)
+    block = {"claims": [], "throughput": dict(own)}
+    validate(block, "../config/schema.yaml")      # the defaults of what a claim left out
+    sweep = block["throughput"]
+    for k in ("arch", "backend", "hidden"):
+        sweep[k] = sweep[k] if isinstance(sweep[k], list) else [sweep[k]]
+    return sweep
+
+
+def throughput_args(sweep):
+    """`rnnbench throughput`'s options for the sweep: forward + backward, one NxTxIxH shape per H."""
+    shapes = [f"{sweep['batch']}x{sweep['seq_len']}x{sweep['input']}x{h}" for h in sweep["hidden"]]
+    return " ".join([
+        "--arch", *map(shlex.quote, map(str, sweep["arch"])), "--backend", *map(shlex.quote, sweep["backend"]),
+        "--shape", *shapes, "--pass", "forward_backward", "--rounds", str(sweep["rounds"]),
+        "--repeat", str(sweep["repeat"]), "--threads", str(sweep["threads"]), "--device", sweep["device"]])
+
+
+THROUGHPUT = throughput_sweep()
+if THROUGHPUT is not None and workflow.is_main_process:
+    from rnnbench.models import ARCHS
+
+    for _arch in THROUGHPUT["arch"]:
+        if _arch not in ARCHS:
+            raise WorkflowError(f"grid config: unknown cell {_arch!r} in throughput.arch "
+                                f"(valid: {', '.join(ARCHS.names())})")
+
+
+# The `throughput` rule's settings: it runs alone (every core here), with the sweep's resources.
+def sweep_threads(wildcards):
+    """Every core of this machine (the sweep runs alone); where jobs go to a cluster (no
+    --cores here), its own threads."""
+    if workflow.local_exec:
+        try:
+            return workflow.cores
+        except WorkflowError:
+            pass
+    return THROUGHPUT["threads"]
+
+
+def sweep_resource(name, default):
+    def get(wildcards):
+        return int(THROUGHPUT.get("resources", {}).get(name, default))
+
+    return get
+
+
+def sweep_gpus(wildcards):
+    return 1 if THROUGHPUT["device"] == "cuda" else 0
+
+
+def sweep_slurm():
+    """The sbatch settings of the config's `slurm:` section (common.smk: SLURM), gpu_model for a
+    cuda sweep."""
+    out = {k: v for k, v in SLURM.items() if k != "gpu_model"}
+    if config["slurm"].get("gpu_model") and THROUGHPUT["device"] == "cuda":
+        out["gpu_model"] = config["slurm"]["gpu_model"]
+    return out
+
+
 wildcard_constraints:
     task="[^/]+",
     arch="[^/]+",
@@ -178,12 +254,17 @@ def gradient_files(wildcards=None):
     return [f"{RESULTS}/gradients/{c.path}/gradients.csv" for c in GRADIENT_CELLS]
 
 
+def throughput_files(wildcards=None):
+    """The sweep's table, where the config (or a named claim) asks for one."""
+    return [f"{RESULTS}/throughput/sweep.csv"] if THROUGHPUT is not None else []
+
+
 def final_targets():
     """The report, the table and the provenance; and every run and gradient file, so
     that a cell that failed is retried even when a table written after the failure
-    (onerror below) already exists."""
+    (onerror below) already exists; and the throughput sweep's table, if any."""
     return [f"{RESULTS}/runs.csv", f"{RESULTS}/report/index.html",
-            provenance_file("environment.json"), *metrics_files(), *gradient_files()]
+            provenance_file("environment.json"), *metrics_files(), *gradient_files(), *throughput_files()]
 
 
 # ---------------------------------------------------------------- after a failure

@@ -1,10 +1,12 @@
-# results/report/index.html from runs.csv, the gradient diagnostics and the provenance.
+# results/report/index.html from runs.csv, the gradient diagnostics, the throughput sweep
+# (results/throughput/*.csv) and the provenance.
 
 
 rule report:
     input:
         runs=f"{RESULTS}/runs.csv",
         gradients=gradient_files,
+        throughput=throughput_files,
         environment=provenance_file("environment.json"),
     output:
         f"{RESULTS}/report/index.html",

@@ -1,0 +1,88 @@
+"""The measured budgets of the claims' experiments, in the grid config's vocabulary.
+
+Chosen from `scripts/measure_budgets.py` (steps to solve per cell, setting and seed, 1 thread);
+what was measured and why each budget is what it is: workflows/config/BUDGETS.md. Rule: the
+cheapest setting in which the arms separate, the same budget for every arm of a claim, at least
+3 seeds, and `stop_when_solved` on tasks with a solved threshold (a run that reaches it stops
+there; the claims compare the steps it took, so stopping loses nothing and saves most of the
+time of the arms that learn).
+"""
+from __future__ import annotations
+
+SEEDS = (0, 1, 2)
+
+# GRU trains on the cell backend (the compiled forward scan, autograd backward): at hidden 32-64
+# on one CPU core torch.nn.GRU's oneDNN kernel (the fused backend) took 1.3-3x as long per
+# forward+backward (`rnnbench throughput`, BUDGETS.md). The arithmetic is the same cell (tests:
+# tests/models); the speed claim compares both backends in its own sweep.
+BACKENDS = {"gru": "cell"}
+
+# Synthetic long-dependency tasks: hidden 32, Adam 0.01 (LSTM on adding T = 50: 400-700 steps to
+# solve, against 2,900 at 0.001), a small data set (it is generated).
+SMALL = {"n_train": 5000, "n_val": 500, "n_test": 1000}
+SYNTH = {"hidden": 32, "lr": 0.01, "eval_every": 100, "stop_when_solved": True}
+
+# Adding, MSE <= 0.01 (baseline ~0.167). Measured steps to solve (3 seeds, median / max): LSTM
+# 600/700, 1000/1000, 1500/1500 at T = 50, 100, 200; GRU 300/300, 300/300, 400/400; the tanh RNN
+# and the IRNN never within 2,000-3,000 steps (IRNN: one seed of three at T = 50). 2,000 steps is
+# 1.3x LSTM's slowest; the tanh RNN and IRNN run at the two shorter lengths only (they pay the
+# whole budget, and already stay at the baseline there).
+ADDING_T = [50, 100, 200]
+ADDING = {**SYNTH, "steps": 2000, "batch_size": 50, "task_params": {**SMALL, "seq_len": ADDING_T}}
+ADDING_SHORT = {**ADDING, "task_params": {**SMALL, "seq_len": ADDING_T[:2]}}
+
+# Copy memory, 5 symbols of 8 after a delay T (recall >= 0.99 to solve). No setting tried solved
+# it within 2,000-3,000 steps (hidden 32-64, lr 0.003-0.01, copy_len 2-5), but full BPTT learns
+# it off the baseline (CE 0.26-0.33 against 0.52 at T = 10) while a BPTT window of 5 stays at the
+# baseline (0.347 against 0.347 at T = 20, recall 0.126 ~ 1/8). LSTM only: GRU's fused kernel took
+# 40-50 s a run here.
+COPY_T = [10, 20, 40]
+COPY = {**SYNTH, "steps": 3000, "batch_size": 50, "task_params": {**SMALL, "copy_len": 5, "seq_len": COPY_T}}
+TBPTT = {"copy": [COPY, {**COPY, "task_params": {**SMALL, "copy_len": 5, "seq_len": 10}, "tbptt": [5]}]}
+
+LONG_DEPENDENCY = {"adding": ADDING}
+
+# sklearn's 8x8 digits, a pixel a step (64 steps): no solved threshold, a fixed budget. At 1,500
+# steps GRU reached 0.88-0.96 (hidden 32-64), LSTM 0.93-0.97; at hidden 64 and 3,000 steps GRU
+# reached 0.975 (seed 2, its worst at 1,500).
+DIGITS = {"hidden": 64, "lr": 0.01, "batch_size": 32, "steps": 3000, "eval_every": 250}
+# LSTM uni and bidirectional; GRU one-directional beside it (the LSTM-vs-GRU table's condition)
+BIDIRECTIONAL = {"seqdigits": [{**DIGITS, "bidirectional": [False, True]}, {**DIGITS, "arch": ["gru"]}]}
+
+# Seq2seq: the lab's learning to add at the task's defaults (50,000 problems, LSTM 128, attention,
+# batch 256, Adam 0.01; `rnnbench list`), validated once an epoch, tested with a beam of 3 (and
+# greedy beside it). Measured: 99 % validation exact match after 5 and 7 epochs (seeds 0, 1).
+ADDITION = {"epochs": 12, "stop_when_solved": True, "model_params": {"beam": 3, "teacher_forcing": 1.0}}
+LAB_ADDITION = {"addition": ADDITION}
+BEAM = LAB_ADDITION
+
+# Reversal of up to 20 symbols: attention solved it (exact match >= 0.99) in 1,000-1,250 steps;
+# the plain encoder-decoder reached 0.97 at 10 symbols and 0.67 at 20 in 3,000 steps.
+REVERSE = {"reverse": {"hidden": 64, "lr": 0.003, "batch_size": 64, "steps": 2000, "eval_every": 250,
+                       "stop_when_solved": True, "task_params": {"n_train": 5000, "max_len": [10, 20]},
+                       "model_params": {"variant": ["plain", "attention"]}}}
+
+# The exploding setting: an IRNN whose recurrent matrix has spectral radius 1.2 (1.2^50 ~ 9,100),
+# plain SGD (Adam's normalised step would hide the explosion), clipped at 1 or not. Measured:
+# unclipped 3/3 diverged at the first step, clipped 0/3 (radius 1.1: 0/3 and 0/3).
+CLIPPING = {"adding": {**ADDING, "task_params": {**SMALL, "seq_len": 50}, "steps": 300, "eval_every": 50,
+                       "optimizer": "sgd", "lr": 0.01, "clip": [None, 1.0], "model_params": {"recurrent_radius": 1.2}}}
+
+# ---- too costly for the default run: workflows/config/claims.yaml ---------------------------------
+MORE_SEEDS = (0, 1, 2, 3, 4, 5)
+
+# Forget bias 0 vs 1 at adding T = 200: steps to solve 1,800/2,400 (bias 0) against 1,500/1,500
+# (bias 1); at T = 100 no difference (1,000/1,100 against 1,000/1,000). With 3 seeds the interval
+# of the difference includes zero and exceeds the practical margin: 6 seeds, 3,000 steps.
+FORGET_BIAS = {"adding": {**ADDING, "steps": 3000, "task_params": {**SMALL, "seq_len": 200},
+                          "forget_bias": [0.0, 1.0]}}
+
+# Depth: 4 plain LSTM layers reached 0.09, 0.80 and 0.94 (one seed did not train), 4 residual
+# layers 0.90-0.94, 1 layer 0.93-0.96 (hidden 32, 1,500 steps): 3 seeds leave the interval wide.
+# 6 seeds, and 8 layers.
+STACK_DIGITS = {**DIGITS, "hidden": 32, "steps": 1500}
+STACKING = {"seqdigits": [{**STACK_DIGITS, "layers": [1, 2, 4, 8]},
+                          {**STACK_DIGITS, "layers": [2, 4, 8], "residual": True}]}
+
+# Teacher forcing 1 vs 0 on learning to add: the free-running arm runs all 12 epochs (about 90 s).
+TEACHER_FORCING = {"addition": {**ADDITION, "model_params": {"beam": 3, "teacher_forcing": [0.0, 1.0]}}}
