@@ -113,7 +113,8 @@ def _ablation(runs: pd.DataFrame, factor: str, a, b, what: str, *, keep=None, me
 def _example(rows, labels) -> str:
     r = rows[-1]
     a, b = labels
-    return (f"; e.g. {r['task']} {r['condition'] or ''}: {r['measure']} {_g(r[a])} vs {_g(r[b])} "
+    fmt = (lambda x: f"{x:.0f}") if r["measure"] == "steps to solve" else _g
+    return (f"; e.g. {r['task']} {r['condition'] or ''}: {r['measure']} {fmt(r[a])} vs {fmt(r[b])} "
             f"(reached {r['reached_' + a]} vs {r['reached_' + b]})").replace("  ", " ")
 
 

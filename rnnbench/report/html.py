@@ -3,7 +3,7 @@
 
     build(results_dir, out_dir) -> Path of index.html
 
-Each of the ten sections is a `Section` of `Block`s (a table, a figure, text, a
+Each of the eleven sections is a `Section` of `Block`s (a table, a figure, text, a
 preformatted sample); a section without data is kept, with its reason, so the page
 always has the same outline. Byte-stable for equal inputs: fixed Styler uuids,
 figures per figures.svg, sorted inputs, and no clock read anywhere.
@@ -67,6 +67,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("summary", "Summary", "Summary"),
     ("lstm-gru", "LSTM vs GRU", "LSTM vs GRU"),
     ("long-dependencies", "Long dependencies", "Long dependencies"),
+    ("beyond", "Beyond recurrence", "Beyond recurrence"),
     ("grid", "Grid", "The whole grid"),
     ("curves", "Learning curves", "Learning curves"),
     ("gradients", "Gradient flow", "Gradient flow"),
@@ -244,9 +245,13 @@ def summary_section(inp: Inputs, verdicts, w: Writer, elsewhere: dict[str, str] 
                         "enough data" + "".join(f"; {n} decided by {cfg}" for cfg, n in
                                                 pd.Series(elsewhere, dtype=object).value_counts().items()))]
     bad = st["diverged"] + st["failed"] + st["missing"]
+    planned = int(((runs["status"] == "diverged") & runs.index.isin(tables.clipping_runs(runs).index)
+                   & runs[tables.CLIP].isna()).sum()) if tables.CLIP in runs else 0
     note = (f"Partial results: {bad} of {len(runs)} runs did not finish ok ({st['diverged']} diverged, "
             f"{st['failed']} failed, {st['missing']} missing). Every table counts only the ok runs in its means "
-            "and shows n; diverged runs count as not solved.") if bad else ""
+            "and shows n; diverged runs count as not solved."
+            + (f" {planned} of the diverged runs are the unclipped arm of the clipping ablation (Gradient "
+               "flow): the divergence it is there to show." if planned else "")) if bad else ""
     _add(s, Block("facts", data=facts, note=note), Block("claims", title="Claims", data=_claim_rows(verdicts) + _elsewhere_rows(elsewhere)),
          w.table("status", tables.status_table(runs), title="Runs per task and status"))
     return s
@@ -360,6 +365,40 @@ def longdep_section(inp: Inputs, w: Writer, colors) -> Section:
         "diverged": lt["diverged"], "baseline": lt["baseline"], "solved": lt["solved_frac"]})
     _add(s, w.figure("longdep", lt, colors, salt="longdep"),
          w.table("long_dependencies", lt, shown, sortable=True))
+    return s
+
+
+def beyond_section(inp: Inputs, w: Writer, verdicts=(), method: str = "welch") -> Section:
+    """What a user would pick instead of an RNN (issue 18; rnnbench/claims/beyond.py) beside LSTM and GRU,
+    and the three claims' verdicts (the report's own where it evaluated them, else evaluated here)."""
+    from ..claims import beyond
+    s = section("beyond",
+                "Models that are not recurrent cells (TCN, Transformer, the window MLP: rnnbench.models.MODELS) and "
+                "cells without a recurrent matrix (minGRU, minLSTM) beside LSTM and GRU, like with like: per task, "
+                "condition and length, the test metric's mean ± std over seeds (n = ok runs), the median steps to "
+                "the solved threshold (of the runs that reached it; k/n), parameters and milliseconds per "
+                "optimizer step (training time / steps; measured inside runs that share the machine: compare "
+                "only rows of the same device/threads). A model's own settings (model_params match: lstm, "
+                "its parameter count matched to LSTM's at the run's hidden; window) are part of its name.")
+    bt = beyond.table(inp.runs)
+    if not len(bt):
+        return s.nodata("no runs of tcn, transformer, window-mlp, mingru or minlstm")
+    shown = pd.DataFrame({
+        "task": bt["task"], "condition": bt["condition"], "T": bt["T"], "model": bt["model"],
+        "metric": _metric(bt), "mean ± std (n)": _pm(bt), "diverged": bt["diverged"],
+        "steps to solve (reached)": [f"{fmt_num(x) if math.isfinite(x) else 'never'} ({r})" if r else "—"
+                                     for x, r in zip(bt["steps_to_solve"], bt["reached"])],
+        "params": bt["n_params"], "ms/step": bt["ms_per_step"], "device/threads": bt["where"]})
+    _add(s, w.table("beyond_recurrence", bt, shown, sortable=True))
+    have = {c.name: (c, v) for c, v in verdicts}
+    missing = [n for n in beyond.CLAIM_NAMES if n not in have]     # the grid did not name them: evaluated here
+    if missing:
+        have.update((c.name, (c, v)) for c, v in claimlib.evaluate(inp.runs, inp.gradients, method, names=missing))
+    rows = pd.DataFrame([{"claim": n, "text": have[n][0].text, "source": have[n][0].source,
+                          "status": have[n][1].status, "evidence": have[n][1].evidence} for n in beyond.CLAIM_NAMES])
+    _add(s, w.table("beyond_claims", rows, title="The claims",
+                    note="Decided from these runs (rnnbench/claims/beyond.py); the numbers behind each are in the "
+                         "summary's claims table where the grid names the claim."))
     return s
 
 
@@ -559,7 +598,8 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
     lap("claims")
     builders = [("summary", lambda: summary_section(inp, verdicts, w, elsewhere)),
                 ("lstm-gru", lambda: comparison_section(inp, w, method)),
-                ("long-dependencies", lambda: longdep_section(inp, w, colors)), ("grid", lambda: grid_section(inp, w)),
+                ("long-dependencies", lambda: longdep_section(inp, w, colors)),
+                ("beyond", lambda: beyond_section(inp, w, verdicts, method)), ("grid", lambda: grid_section(inp, w)),
                 ("curves", lambda: curves_section(inp, w, colors)),
                 ("gradients", lambda: gradients_section(inp, w, colors)), ("seq2seq", lambda: seq2seq_section(inp, w)),
                 ("lab", lambda: lab_section(inp, w)), ("throughput", lambda: throughput_section(inp, w)),

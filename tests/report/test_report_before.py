@@ -59,9 +59,12 @@ def report(tmp_path_factory) -> Path:
 def test_the_same_sections_and_headings(report):
     old = json.loads((BEFORE / "sections.json").read_text())
     new = dict(sections((report / "index.html").read_text()))
-    assert [sid for sid, _ in old] == list(new)
+    # the same sections in the same order; sections added since (beyond recurrence, issue 18) may sit between
+    assert [sid for sid in new if sid in dict(old)] == [sid for sid, _ in old]
+    def plain(hs):      # a section's number moves when one is added before it
+        return [re.sub(r"^\d+\. ", "", h) for h in hs]
     for sid, headings in old:
-        assert [h for h in new[sid] if h in headings] == headings, sid   # in order; more pairs may follow
+        assert [h for h in plain(new[sid]) if h in plain(headings)] == plain(headings), sid   # in order
 
 
 @pytest.mark.parametrize("name", sorted(KEYS))

@@ -24,18 +24,22 @@ def test_every_section_is_there_in_order(quick_report):
     html = page(quick_report)
     found = re.findall(r'<section id="([^"]+)"', html)
     assert found == SECTION_IDS
-    assert len(SECTION_IDS) == 10
+    assert len(SECTION_IDS) == 11
     for sid in SECTION_IDS:     # each section is reachable from the navigation bar
         assert f'href="#{sid}"' in html
 
 
-ABLATIONS = {n for n in claimlib.CLAIMS.names() if claimlib.CLAIMS.get(n).check.__module__.endswith(".ablations")}
+# claims whose runs the synthetic grid does not have: the ablations' and the models beyond recurrence
+ABLATIONS = {n for n in claimlib.CLAIMS.names()
+             if claimlib.CLAIMS.get(n).check.__module__.endswith((".ablations", ".beyond"))}
 
 
 def test_the_quick_grid_report_has_figures_tables_and_claims(quick_report):
     html = page(quick_report)
     assert html.count("<svg") >= 12
-    assert 'class="nodata"' not in html          # every input of the synthetic grid is present
+    # every input of the synthetic grid is present; it has no model beyond recurrence
+    assert re.findall(r'class="nodata"[^>]*>([^<]*)', html) == \
+        ["no runs of tcn, transformer, window-mlp, mingru or minlstm"], re.findall(r'class="nodata"[^>]*>([^<]*)', html)
     statuses = re.findall(r'data-claim="([^"]+)" data-status="([^"]+)"', html)
     # the synthetic grid has the runs of every claim but the ablations' (rnnbench/claims/ablations.py)
     assert len(statuses) >= 7 and all(s == "holds" for c, s in statuses if c not in ABLATIONS), statuses
@@ -145,3 +149,24 @@ def test_the_command_writes_to_results_report_by_default(partial_results, capsys
     assert main(["report", str(partial_results), "--ci", "bootstrap"]) == 0
     assert (partial_results / "report" / "index.html").is_file()
     assert "Intervals: 95 % bootstrap" in page(partial_results / "report")
+
+
+def test_a_grid_naming_its_claims_evaluates_those_and_names_the_ones_decided_elsewhere(quick_results, tmp_path):
+    """The default run lists its claims (`claims:`) and leaves others to claims.yaml
+    (`claims_elsewhere:`): claims.csv holds exactly its own, the page names the others as decided
+    there, and a name this version does not know (an older results directory) is left out."""
+    import shutil
+
+    import yaml
+
+    res = tmp_path / "results"
+    shutil.copytree(quick_results, res)
+    own = ["adding_gated_vs_tanh", "scalar_gradient_50_steps", "no_such_claim"]
+    (res / "provenance" / "grid.yaml").write_text(yaml.safe_dump(
+        {"name": "quick", "claims": own, "claims_elsewhere": {"claims.yaml": ["forget_bias_helps_lstm"]}}))
+    out = build(res, tmp_path / "report", asv_results=res / "asv-results", jobs=1)
+    claims = pd.read_csv(out.parent / "claims.csv")
+    assert claims["claim"].tolist() == own[:2]
+    html = out.read_text()
+    assert 'data-claim="forget_bias_helps_lstm" data-status="decided by claims.yaml"' in html
+    assert "1 decided by claims.yaml" in html and 'data-claim="no_such_claim"' not in html
