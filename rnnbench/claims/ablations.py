@@ -47,34 +47,50 @@ def _budget(runs: pd.DataFrame) -> float:
     return float(conf.max()) if len(conf) else float(runs["steps"].astype(float).max())
 
 
-def _learning(a: pd.DataFrame, b: pd.DataFrame, method: str) -> dict:
+def _by_seed(values: pd.Series, runs: pd.DataFrame) -> pd.Series | None:
+    """`values` (indexed like `runs`) re-indexed by the runs' seeds; None if a seed repeats."""
+    seeds = runs.loc[values.index, "seed"]
+    return None if seeds.duplicated().any() else pd.Series(values.to_numpy(), index=seeds.to_numpy())
+
+
+def _interval(va: pd.Series, vb: pd.Series, a, b, method: str, paired: bool):
+    """Paired by seed where asked and both arms ran >= 2 of the same seeds, else `method`."""
+    if paired:
+        pa, pb = _by_seed(va, a), _by_seed(vb, b)
+        if pa is not None and pb is not None and len(pa.index.intersection(pb.index)) >= 2:
+            return stats.paired(pa, pb)
+    return stats.interval(va, vb, method)
+
+
+def _learning(a: pd.DataFrame, b: pd.DataFrame, method: str, paired: bool = False) -> dict:
     """Which arm learns better: +1 a, -1 b, 0 undecided, SAME (no practical difference), with
-    the measure used and its interval; `idle` when neither arm left the trivial baseline."""
+    the measure used and its interval; `idle` when neither arm left the trivial baseline.
+    paired: the arms share what a seed fixes (the same cell: initialisation, data order) and
+    differ in one setting, so seed k of a is compared with seed k of b (a paired t interval)."""
     both = pd.concat([a, b])
     idle = bool(learned(a) is False and learned(b) is False)
     ra, rb = reached(a), reached(b)
     if both["solved_threshold"].notna().any() and (ra.any() or rb.any()):
         sa, sb = steps_censored(a), steps_censored(b)
-        iv = stats.interval(sa, sb, method)
+        iv = _interval(sa, sb, a, b, method, paired)
         out = -iv.sign()                                        # fewer steps is better
         rope = ROPE * _budget(both)
         measure = "steps to solve"
-        va, vb = sa.mean(), sb.mean()
     else:
-        iv = stats.interval(_ok_values(a), _ok_values(b), method)
+        sa, sb = _ok_values(a), _ok_values(b)
+        iv = _interval(sa, sb, a, b, method, paired)
         out = stats.better(iv, both["direction"].iloc[0])
         rope = margin(both)
         measure = both["metric"].iloc[0]
-        va, vb = _ok_values(a).mean(), _ok_values(b).mean()
     if out == 0 and iv.within(rope):
         out = SAME
-    return {"measure": measure, "a": va, "b": vb, "a_minus_b": iv.text(), "rope": rope,
-            "reached_a": f"{int(ra.sum())}/{len(ra)}", "reached_b": f"{int(rb.sum())}/{len(rb)}",
+    return {"measure": measure, "a": sa.mean(), "b": sb.mean(), "a_minus_b": iv.text(), "interval": iv.method,
+            "rope": rope, "reached_a": f"{int(ra.sum())}/{len(ra)}", "reached_b": f"{int(rb.sum())}/{len(rb)}",
             "outcome": out if iv.defined and not idle else None, "nothing_learned": idle}
 
 
 def _ablation(runs: pd.DataFrame, factor: str, a, b, what: str, *, keep=None, method="welch",
-              longest: bool = False, labels=("a", "b")) -> Verdict:
+              longest: bool = False, labels=("a", "b"), paired: bool = False) -> Verdict:
     """Arm `factor == a` against `factor == b` in every condition (task, cell, the rest equal)
     where both ran; +1 when a learns better. `keep` filters the runs first."""
     sub = runs if keep is None else runs[keep(runs)]
@@ -93,13 +109,14 @@ def _ablation(runs: pd.DataFrame, factor: str, a, b, what: str, *, keep=None, me
         ga, gb = g[g["_arm"] == tables._fmt(a)], g[g["_arm"] == tables._fmt(b)]
         if not len(ga) or not len(gb):
             continue
-        r = _learning(ga, gb, method)
+        r = _learning(ga, gb, method, paired)
         if r["outcome"] is not None:
             outcomes.append(r["outcome"])
         name_a, name_b = labels
         rows.append({"task": task, "arch": arch, "condition": g["condition"].iloc[0],
                      "seq_len": g["seq_len"].iloc[0], "measure": r["measure"], name_a: r["a"], name_b: r["b"],
-                     f"{name_a}_minus_{name_b}": r["a_minus_b"], "practical_margin": r["rope"],
+                     f"{name_a}_minus_{name_b}": r["a_minus_b"], "interval": r["interval"],
+                     "practical_margin": r["rope"],
                      f"reached_{name_a}": r["reached_a"], f"reached_{name_b}": r["reached_b"],
                      "nothing_learned": r["nothing_learned"],
                      "outcome": NOTHING_LEARNED if r["nothing_learned"] else
@@ -113,9 +130,11 @@ def _ablation(runs: pd.DataFrame, factor: str, a, b, what: str, *, keep=None, me
 def _example(rows, labels) -> str:
     r = rows[-1]
     a, b = labels
-    fmt = (lambda x: f"{x:.0f}") if r["measure"] == "steps to solve" else _g
-    return (f"; e.g. {r['task']} {r['condition'] or ''}: {r['measure']} {fmt(r[a])} vs {fmt(r[b])} "
-            f"(reached {r['reached_' + a]} vs {r['reached_' + b]})").replace("  ", " ")
+    steps = r["measure"] == "steps to solve"
+    fmt = (lambda x: f"{x:.0f}") if steps else _g
+    return (f"; e.g. {r['task']} {r['condition'] or ''}: {r['measure']} {fmt(r[a])} vs {fmt(r[b])}, difference "
+            f"{r[f'{a}_minus_{b}']} ({r['interval']})"
+            + (f", reached {r['reached_' + a]} vs {r['reached_' + b]}" if steps else "")).replace("  ", " ")
 
 
 # ---- the claims ----------------------------------------------------------------------------
@@ -139,7 +158,7 @@ def lstm_better_long_dependencies(runs, grads, method="welch") -> Verdict:
 def forget_bias_helps_lstm(runs, grads, method="welch") -> Verdict:
     keep = lambda r: (r["arch"] == "lstm") & (r["task_family"] == "long-dependency")  # noqa: E731
     return _ablation(runs, TRAIN + "forget_bias", 1.0, 0.0, "forget bias 1 vs 0", keep=keep, method=method,
-                     labels=("bias1", "bias0"))
+                     labels=("bias1", "bias0"), paired=True)
 
 
 @claim("tbptt_shorter_than_delay_fails",
@@ -197,8 +216,8 @@ def residual_makes_deep_stacks_trainable(runs, grads, method="welch") -> Verdict
         return Verdict(NOT_ENOUGH, "no stacked runs with residual connections")
     keep = lambda r: (r["layers"] == deep)  # noqa: E731
     v = _ablation(runs, col, True, False, f"{deep} layers with vs without residual connections", keep=keep,
-                  method=method, labels=("residual", "plain"))
-    depth = _depth_rows(runs, col)
+                  method=method, labels=("residual", "plain"), paired=True)
+    depth = _depth_rows(runs[runs["task"].isin({r["task"] for r in v.numbers})], col)
     return Verdict(v.status, v.evidence + (f"; by depth (plain): {depth}" if depth else ""), v.numbers)
 
 
@@ -212,13 +231,14 @@ def _depth_rows(runs, col) -> str:
 
 
 @claim("teacher_forcing_speeds_learning",
-       "Teacher forcing speeds up learning to add (against feeding the decoder its own predictions)",
+       "Teacher forcing speeds up learning to add: after the same short training the decoder fed the true "
+       "previous digits is ahead of one fed its own predictions",
        "Williams & Zipser 1989; lecture notes (seq2seq training)",
-       runs=Experiment(B.TEACHER_FORCING, arch=("lstm",)))
+       runs=Experiment(B.TEACHER_FORCING, arch=("lstm",), seeds=B.MORE_SEEDS))
 def teacher_forcing_speeds_learning(runs, grads, method="welch") -> Verdict:
     keep = lambda r: r["task"] == "addition"  # noqa: E731
     return _ablation(runs, MODEL + "teacher_forcing", 1.0, 0.0, "teacher forcing 1 vs 0", keep=keep,
-                     method=method, labels=("forced", "free"))
+                     method=method, labels=("forced", "free"), paired=True)
 
 
 @claim("beam_at_least_greedy",
@@ -235,7 +255,8 @@ def beam_at_least_greedy(runs, grads, method="welch") -> Verdict:
     rows, worse = [], 0
     for (task, arch), g in sub.groupby(["task", "arch"], sort=True):
         d = (g[beam].astype(float) - g[greedy].astype(float)).to_numpy()
-        lo, hi = _paired(d)
+        iv = stats.paired(g[beam], g[greedy])          # each run decoded both ways: paired by run
+        lo, hi = iv.low, iv.high
         rope = margin(g)
         ok = lo > -rope if math.isfinite(lo) else None
         worse += bool(math.isfinite(hi) and hi < 0)
@@ -254,14 +275,3 @@ def beam_at_least_greedy(runs, grads, method="welch") -> Verdict:
     return Verdict(HOLDS, f"not worse in {len(decided)} task(s) (interval above -{_g(decided[0]['practical_margin'])}): "
                    + text, rows)
 
-
-def _paired(d: np.ndarray) -> tuple[float, float]:
-    """The t interval of the mean of paired differences (nan with fewer than 2)."""
-    from scipy import stats as sps
-
-    if len(d) < 2:
-        return math.nan, math.nan
-    if np.allclose(d, d[0]):
-        return float(d[0]), float(d[0])
-    lo, hi = sps.t.interval(stats.LEVEL, len(d) - 1, loc=d.mean(), scale=sps.sem(d))
-    return float(lo), float(hi)

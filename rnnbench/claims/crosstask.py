@@ -4,7 +4,9 @@ statistical precipice"): aggregate statistics with stratified bootstrap interval
     probability_of_improvement(runs, a, b)   P(a better than b): in each stratum (a task and its
                                              condition, like with like) the probability that a
                                              random seed of `a` beats a random seed of `b` (the
-                                             Mann-Whitney U / (n m), ties 1/2), averaged over strata
+                                             Mann-Whitney U / (n m), ties 1/2), averaged over strata;
+                                             where runs stopped once solved, "beats" = solved in
+                                             fewer steps (an unsolved run loses to a solved one)
     iqm(runs, arch)                          interquartile mean of the normalised scores of
                                              every run of `arch` (scipy.stats.trim_mean, 25 %);
                                              `table` compares two on the strata both ran
@@ -68,12 +70,23 @@ def _strata(runs: pd.DataFrame) -> pd.DataFrame:
     return fin.assign(_stratum=fin["task"].astype(str) + "|" + fin["cond"].astype(str))
 
 
+STOPPED = "params.train.stop_when_solved"
+UNSOLVED = -1e12     # below every solved run's score
+
+
 def _oriented(g: pd.DataFrame) -> np.ndarray:
-    """Values with larger = better; a diverged run -inf (worse than any finished one)."""
+    """Scores with larger = better; a diverged run -inf (worse than any finished one).
+    The metric's value, oriented; but where the runs stopped once solved (stop_when_solved), their
+    final values all sit at the threshold and say nothing: a run that solved scores minus its
+    steps to solve, one that never did scores below every solved run (ranked by its metric)."""
     if not len(g):
         return np.empty(0)
     sign = 1.0 if g["direction"].iloc[0] == "max" else -1.0
     v = sign * g["value"].astype(float).to_numpy()
+    if STOPPED in g and g[STOPPED].astype(str).eq("True").all() and "steps_to_solve" in g \
+            and g["steps_to_solve"].notna().any():
+        steps = g["steps_to_solve"].astype(float).to_numpy()
+        v = np.where(np.isnan(steps), UNSOLVED + np.nan_to_num(v, nan=0.0), -steps)
     v[(g["status"] == "diverged").to_numpy()] = -np.inf
     return v[~np.isnan(v)]
 

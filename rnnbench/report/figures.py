@@ -395,7 +395,9 @@ def throughput(tt: pd.DataFrame) -> Figure | None:
     fig, axes = _figure(len(panels), ncols=1 if w > 6.5 else 2, w=w, h=2.9)
     width = 0.8 / max(len(backends), 1)
     for ax, ((src, pass_), g) in zip(axes, panels):
-        labels = sorted(g["label"].unique())
+        # cell, then the shape's numbers in numeric order (H = 32 before 128)
+        labels = sorted(g["label"].unique(), key=lambda t: [int(x) if x.isdigit() else x
+                                                             for x in re.split(r"(\d+)", t)])
         x = np.arange(len(labels))
         for k, be in enumerate(backends):
             h = g[g["backend"].astype(str) == be].groupby("label")["step_samples_per_s"].median()

@@ -340,7 +340,8 @@ def across_block(inp: Inputs, w: Writer) -> Block | None:
         "IQM b [95% CI]": list(map(iv, ct["iqm_b"], ct["iqm_b_low"], ct["iqm_b_high"]))})
     return w.table("across_tasks", ct, shown, title="Across tasks",
                    note="In the style of rliable (Agarwal et al. 2021): P(a better than b) is, per task and "
-                        "condition (a stratum), the chance that a random seed of a beats a random seed of b, "
+                        "condition (a stratum), the chance that a random seed of a beats a random seed of b (where "
+                        "the runs stopped once solved: solves it in fewer steps), "
                         "averaged over the strata where both have >= 2 finished runs; IQM: the interquartile mean "
                         "of normalised scores (0 = trivial baseline, 1 = solved threshold; tasks with a "
                         "threshold). 95 % stratified bootstrap intervals (seeds resampled within each stratum).")

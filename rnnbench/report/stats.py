@@ -87,6 +87,23 @@ def bootstrap(a, b, level: float = LEVEL, n_boot: int = 10_000, seed: int = 0) -
     return _interval(a, b, "bootstrap", level, fn)
 
 
+def paired(a: "pd.Series", b: "pd.Series", level: float = LEVEL) -> Interval:
+    """mean(a - b) over the keys (seeds) both have, with its t interval: for two arms that share
+    everything a seed fixes (initialisation, data order) and differ in one setting. n < 2: no interval."""
+    import pandas as pd
+
+    common = pd.Index(a.index).intersection(pd.Index(b.index))
+    d = (a.loc[common].astype(float) - b.loc[common].astype(float)).to_numpy()
+    d = d[np.isfinite(d)]
+    n = len(d)
+    m = float(d.mean()) if n else math.nan
+    if n < 2:
+        return Interval(m, math.nan, math.nan, n, n, "paired t", level)
+    se = float(d.std(ddof=1)) / math.sqrt(n)
+    lo, hi = (m, m) if se == 0 else sps.t.interval(level, n - 1, loc=m, scale=se)
+    return Interval(m, float(lo), float(hi), n, n, "paired t", level)
+
+
 def interval(a, b, method: str = "welch", level: float = LEVEL) -> Interval:
     """The report's interval for mean(a) - mean(b) by `method` (welch | bootstrap)."""
     if method == "welch":

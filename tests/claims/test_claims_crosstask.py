@@ -70,3 +70,18 @@ def test_table_has_a_row_per_pair():
     runs = runs_of(("lstm", ADDING, [0.002, 0.003]), ("gru", ADDING, [0.1, 0.12]))
     t = X.table(runs, [("lstm", "gru")])
     assert t.loc[0, "p_a_better"] == 1.0 and t.loc[0, "iqm_a"] > 0.9 and t.loc[0, "iqm_b"] < 0.5
+
+
+def test_runs_stopped_once_solved_are_compared_by_their_steps_to_solve():
+    """With stop_when_solved every solved run ends at the threshold: the faster one wins, an
+    unsolved run loses to any solved one (here GRU solves in fewer steps, LSTM's values are lower)."""
+    stop = {**ADDING, "params.train.stop_when_solved": True, "solved_threshold": 0.01}
+    rows = (seeds([0.004, 0.005, 0.003], arch="lstm", **stop) + seeds([0.009, 0.008, 0.0095], arch="gru", **stop))
+    for r, s in zip(rows, [1400, 1500, 1300, 300, 400, 350]):
+        r["steps_to_solve"] = s
+    runs = make_runs(rows)
+    assert X.probability_of_improvement(runs, "gru", "lstm").estimate == 1.0
+    rows[0]["steps_to_solve"] = None            # one LSTM seed never solved: below every solved run
+    rows[0]["value"] = 0.2
+    assert X._oriented(make_runs(rows).iloc[:3]).tolist()[0] < -1e11
+    assert X.probability_of_improvement(make_runs(rows), "lstm", "gru").estimate == 0.0
