@@ -74,17 +74,22 @@ STOPPED = "params.train.stop_when_solved"
 UNSOLVED = -1e12     # below every solved run's score
 
 
-def _oriented(g: pd.DataFrame) -> np.ndarray:
+def by_steps(stratum: pd.DataFrame) -> bool:
+    """Whether a stratum's runs stopped once solved (stop_when_solved) and some solved: their final
+    values then all sit at the threshold and say nothing, their steps to solve do."""
+    return bool(STOPPED in stratum and stratum[STOPPED].astype(str).eq("True").all()
+                and "steps_to_solve" in stratum and stratum["steps_to_solve"].notna().any())
+
+
+def _oriented(g: pd.DataFrame, steps_scored: bool = False) -> np.ndarray:
     """Scores with larger = better; a diverged run -inf (worse than any finished one).
-    The metric's value, oriented; but where the runs stopped once solved (stop_when_solved), their
-    final values all sit at the threshold and say nothing: a run that solved scores minus its
-    steps to solve, one that never did scores below every solved run (ranked by its metric)."""
+    The metric's value, oriented; steps_scored (by_steps of the stratum): a run that solved scores
+    minus its steps to solve, one that never did scores below every solved run (ranked by its metric)."""
     if not len(g):
         return np.empty(0)
     sign = 1.0 if g["direction"].iloc[0] == "max" else -1.0
     v = sign * g["value"].astype(float).to_numpy()
-    if STOPPED in g and g[STOPPED].astype(str).eq("True").all() and "steps_to_solve" in g \
-            and g["steps_to_solve"].notna().any():
+    if steps_scored:
         steps = g["steps_to_solve"].astype(float).to_numpy()
         v = np.where(np.isnan(steps), UNSOLVED + np.nan_to_num(v, nan=0.0), -steps)
     v[(g["status"] == "diverged").to_numpy()] = -np.inf
@@ -125,7 +130,8 @@ def probability_of_improvement(runs: pd.DataFrame, a: str, b: str, seed: int = 0
     """P(a better than b) across the strata where both ran (>= 2 finished runs each)."""
     samples = []
     for _, g in _strata(runs[runs["arch"].isin([a, b])]).groupby("_stratum", sort=True):
-        x, y = _oriented(g[g["arch"] == a]), _oriented(g[g["arch"] == b])
+        st = by_steps(g)
+        x, y = _oriented(g[g["arch"] == a], st), _oriented(g[g["arch"] == b], st)
         if len(x) >= 2 and len(y) >= 2:
             samples += [x, y]
     return _boot(samples, _p_better, seed) if samples else NONE

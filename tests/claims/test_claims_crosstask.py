@@ -83,5 +83,8 @@ def test_runs_stopped_once_solved_are_compared_by_their_steps_to_solve():
     assert X.probability_of_improvement(runs, "gru", "lstm").estimate == 1.0
     rows[0]["steps_to_solve"] = None            # one LSTM seed never solved: below every solved run
     rows[0]["value"] = 0.2
-    assert X._oriented(make_runs(rows).iloc[:3]).tolist()[0] < -1e11
+    assert X._oriented(make_runs(rows).iloc[:3], True).tolist()[0] < -1e11
     assert X.probability_of_improvement(make_runs(rows), "lstm", "gru").estimate == 0.0
+    # an arm that never solves loses to one that does, whatever its final values (decided per stratum)
+    never = seeds([0.16, 0.17, 0.165], arch="rnn", **stop)
+    assert X.probability_of_improvement(make_runs(rows[3:] + never), "gru", "rnn").estimate == 1.0
