@@ -224,7 +224,7 @@ def test_slurm_profile_plans_the_default_grid(tmp_path):
     r = snakemake(tmp_path, "-n", config=None, profile=SLURM_PROFILE, cores=None,
                   env={"SLURM_CONF": str(tmp_path / "none.conf")})
     assert r.returncode == 0, r.stdout[-3000:]
-    assert job_counts(r.stdout).get("train") == 156
+    assert job_counts(r.stdout).get("train") == 72 and job_counts(r.stdout).get("throughput") == 1
 
 
 def test_lint_finds_only_the_justified_conda_lint(tmp_path):
