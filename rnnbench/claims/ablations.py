@@ -234,7 +234,7 @@ def _depth_rows(runs, col) -> str:
        "Teacher forcing speeds up learning to add: after the same short training the decoder fed the true "
        "previous digits is ahead of one fed its own predictions",
        "Williams & Zipser 1989; lecture notes (seq2seq training)",
-       runs=Experiment(B.TEACHER_FORCING, arch=("lstm",), seeds=B.MORE_SEEDS))
+       runs=Experiment(B.TEACHER_FORCING, arch=("lstm",), seeds=B.TF_SEEDS))
 def teacher_forcing_speeds_learning(runs, grads, method="welch") -> Verdict:
     keep = lambda r: r["task"] == "addition"  # noqa: E731
     return _ablation(runs, MODEL + "teacher_forcing", 1.0, 0.0, "teacher forcing 1 vs 0", keep=keep,

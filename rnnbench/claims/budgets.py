@@ -87,8 +87,10 @@ STACKING = {"seqdigits": [{**STACK_DIGITS, "layers": [1, 2, 4, 8]},
 
 # Teacher forcing 1 vs 0 on learning to add. Measured (3 seeds, to 99 % with stop_when_solved):
 # both arms solve it, forced after 880/1,232/1,760 steps, free-running after 880/1,760/2,112, paired
-# difference -293 [-961, 375] steps: once an epoch is too coarse to time it. After 2 epochs the
-# forced arm was ahead in every seed (validation exact match 0.91/0.88/0.64 against
-# 0.76/0.75/0.50): "speeds up learning" is decided there, the exact match after 2 epochs, paired
-# by seed, 6 seeds.
-TEACHER_FORCING = {"addition": {"epochs": 2, "model_params": {"teacher_forcing": [0.0, 1.0]}}}
+# difference -293 [-961, 375] steps: once an epoch is too coarse to time it. Then 6 seeds (0-5) at a
+# fixed 2 epochs: test exact match 0.773 vs 0.709, paired +0.064 [-0.039, 0.167], undecided; the
+# validation curves of those runs show the gap largest after 1 epoch (+0.15, sd 0.13 over the 6
+# seeds, forced ahead or equal in all). Chosen from that measurement, and confirmed on fresh seeds
+# (6-17, none used to choose): exact match after 1 epoch, 12 seeds, paired by seed.
+TF_SEEDS = tuple(range(6, 18))
+TEACHER_FORCING = {"addition": {"epochs": 1, "model_params": {"teacher_forcing": [0.0, 1.0]}}}

@@ -191,7 +191,7 @@ def test_paths_with_spaces(tmp_path):
 
 @pytest.mark.parametrize("name, env, expect", [
     ("quick", {}, {"train": 72, "gradients": 3, "throughput": 1}),
-    ("claims", {}, {"train": 66}),
+    ("claims", {}, {"train": 78}),
     ("beyond", {}, {"train": 81}),
     ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30, "gradients": 10}),
     ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180, "gradients": 60}),
