@@ -234,3 +234,19 @@ def test_lint_finds_only_the_justified_conda_lint(tmp_path):
     assert lints, r.stdout + r.stderr
     # the project's own environment is the environment (see workflows/README.md)
     assert set(lints) == {"* Specify a conda environment or container for each rule.:"}, lints
+
+
+def test_a_changed_grid_rewrites_its_cells_and_the_aggregation_follows(tiny, tmp_path):
+    """After the config changes (a seed added), the grid job writes the new cells.csv, not the one
+    it replaces (a job run apart from the main process reads the old cells.csv to find its cell),
+    and runs.csv has the new cells: the finished runs are kept, only the new ones train."""
+    wd = tmp_path / "wd"
+    shutil.copytree(tiny[0], wd)                  # .snakemake too: its record of the grid job's params
+    config = yaml.safe_load(TINY.read_text())
+    config["grid"]["seed"] = [0, 1]
+    r = snakemake(wd, config=write_config(tmp_path / "more-seeds.yaml", config))
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert job_counts(r.stdout).get("train") == 4, r.stdout[-2000:]
+    with open(wd / "results" / "provenance" / "cells.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 8
+    assert sorted({t["seed"] for t in rows(wd / "results")}) == ["0", "1"] and len(rows(wd / "results")) == 8

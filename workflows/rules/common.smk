@@ -141,11 +141,12 @@ def grid_files():
 
 
 def write_grid_files(grid_yaml, cells_csv, log):
-    """The `grid` rule's job: atomic writes (rnnbench.io)."""
-    files = grid_files()
-    atomic_write_text(grid_yaml, files["grid.yaml"])
-    atomic_write_text(cells_csv, files["cells.csv"])
-    Path(log).write_text(f"{len(CELLS)} cells, {len(GRADIENT_CELLS)} with gradient diagnostics\n")
+    """The `grid` rule's job: atomic writes (rnnbench.io). It expands the config afresh: run
+    apart from the main process, this module took CELLS from the cells.csv being replaced."""
+    cells = G.expand(config)
+    atomic_write_text(grid_yaml, yaml.safe_dump(dict(config), sort_keys=False))
+    atomic_write_text(cells_csv, G.cells_csv(cells))
+    Path(log).write_text(f"{len(cells)} cells, {sum(c.gradients for c in cells)} with gradient diagnostics\n")
 
 
 def grid_digest():
