@@ -210,8 +210,8 @@ def residual_makes_deep_stacks_trainable(runs, grads, method="welch") -> Verdict
     col = TRAIN + "residual"
     if col not in runs.columns:
         return Verdict(NOT_ENOUGH, "no runs with and without residual connections")
-    deep = int(runs.loc[runs[col].astype(str) == "True", "layers"].max()) \
-        if (runs[col].astype(str) == "True").any() else 0
+    with_skip = runs.loc[runs[col].astype(str) == "True", "layers"]
+    deep = int(with_skip.max()) if len(with_skip) else 0
     if deep < 2:
         return Verdict(NOT_ENOUGH, "no stacked runs with residual connections")
     keep = lambda r: (r["layers"] == deep)  # noqa: E731

@@ -275,13 +275,16 @@ def _elsewhere_rows(elsewhere: dict[str, str]) -> list[dict]:
     return out
 
 
+def _solve_text(steps: float, reached: str) -> str:
+    """'median (k/n)' steps to the solved threshold (tables.solve_stats), 'never (0/n)', '—' without a rule."""
+    if not reached:
+        return "—"
+    return f"{steps:.0f} ({reached})" if math.isfinite(steps) else f"never ({reached})"
+
+
 def _solve_pair(comp: pd.DataFrame) -> list[str]:
-    """'median a (k/n) / median b (k/n)': steps to the solved threshold, '—' without a rule."""
-    def one(steps, reached):
-        if not reached:
-            return "—"
-        return f"{steps:.0f} ({reached})" if math.isfinite(steps) else f"never ({reached})"
-    return [f"{one(sa, ra)} / {one(sb, rb)}" if ra or rb else "—" for sa, ra, sb, rb in
+    """'median a (k/n) / median b (k/n)' per comparison row, '—' without a rule."""
+    return [f"{_solve_text(sa, ra)} / {_solve_text(sb, rb)}" if ra or rb else "—" for sa, ra, sb, rb in
             zip(comp["steps_to_solve_a"], comp["reached_a"], comp["steps_to_solve_b"], comp["reached_b"])]
 
 
@@ -387,8 +390,7 @@ def beyond_section(inp: Inputs, w: Writer, verdicts=(), method: str = "welch") -
     shown = pd.DataFrame({
         "task": bt["task"], "condition": bt["condition"], "T": bt["T"], "model": bt["model"],
         "metric": _metric(bt), "mean ± std (n)": _pm(bt), "diverged": bt["diverged"],
-        "steps to solve (reached)": [f"{fmt_num(x) if math.isfinite(x) else 'never'} ({r})" if r else "—"
-                                     for x, r in zip(bt["steps_to_solve"], bt["reached"])],
+        "steps to solve (reached)": [_solve_text(x, r) for x, r in zip(bt["steps_to_solve"], bt["reached"])],
         "params": bt["n_params"], "ms/step": bt["ms_per_step"], "device/threads": bt["where"]})
     _add(s, w.table("beyond_recurrence", bt, shown, sortable=True))
     have = {c.name: (c, v) for c, v in verdicts}

@@ -134,18 +134,19 @@ wildcard_constraints:
     cell="[^/]+",
 
 
-def grid_files():
-    """{name: text} of the grid's provenance files: the resolved config and its cells."""
+def grid_files(cells=None):
+    """{name: text} of the grid's provenance files: the resolved config and its cells (CELLS)."""
     return {"grid.yaml": yaml.safe_dump(dict(config), sort_keys=False),
-            "cells.csv": G.cells_csv(CELLS)}
+            "cells.csv": G.cells_csv(CELLS if cells is None else cells)}
 
 
 def write_grid_files(grid_yaml, cells_csv, log):
     """The `grid` rule's job: atomic writes (rnnbench.io). It expands the config afresh: run
     apart from the main process, this module took CELLS from the cells.csv being replaced."""
     cells = G.expand(config)
-    atomic_write_text(grid_yaml, yaml.safe_dump(dict(config), sort_keys=False))
-    atomic_write_text(cells_csv, G.cells_csv(cells))
+    files = grid_files(cells)
+    atomic_write_text(grid_yaml, files["grid.yaml"])
+    atomic_write_text(cells_csv, files["cells.csv"])
     Path(log).write_text(f"{len(cells)} cells, {sum(c.gradients for c in cells)} with gradient diagnostics\n")
 
 
