@@ -278,12 +278,13 @@ def schema_run_keys() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ resolution
-def resolve_backend(arch: str, backend: str) -> str | None:
+def resolve_backend(arch: str, backend: str, model_params: dict[str, Any] | None = None) -> str | None:
     """The backend a run of cell `arch` uses: `auto` = fused where the cell has it, else cell;
-    None where the cell lacks `backend`."""
+    None where the cell lacks `backend`. model_params: the cell's model options (rnn with
+    activation sigmoid has no fused backend)."""
     from .models import backends_for    # torch: imported when a run is resolved, not before
 
-    offered = backends_for(arch)
+    offered = backends_for(arch, model_params)
     if backend == "auto":
         return "fused" if "fused" in offered else "cell"
     return backend if backend in offered else None
@@ -298,16 +299,16 @@ def resolve(cfg: RunConfig, *, here: bool = True) -> RunConfig:
     is kept as given and not checked against this machine's.
     """
     import torch                        # the registries and the device need torch: imported
-    from .models import ARCHS, MODELS, backends_for   # here so that the grid and the schema do not
+    from .models import ARCHS, MODELS   # here so that the grid and the schema do not
     from .tasks import TASKS            # (the Snakefile reads them without torch)
 
     cfg.validate()
     task_cls = TASKS.get(cfg.task)
     ARCHS.get(cfg.arch)                 # a cell or a sequence model (models/zoo.py)
-    backend = resolve_backend(cfg.arch, cfg.backend)
+    backend = resolve_backend(cfg.arch, cfg.backend, cfg.model_params)
     if backend is None:
-        raise UsageError(f"cell {cfg.arch!r} has no {cfg.backend} backend "
-                         f"(backends for {cfg.arch}: {', '.join(backends_for(cfg.arch))})")
+        from .models.recurrent import no_backend
+        raise no_backend(cfg.arch, cfg.backend, cfg.model_params)
     device = cfg.device
     if here and device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -322,8 +323,13 @@ def resolve(cfg: RunConfig, *, here: bool = True) -> RunConfig:
         task_cls.check_model_params(cfg.model_params)
         if cfg.model_params.get("recurrent_radius") is not None and not ARCHS.get(cfg.arch).recurrent:
             raise UsageError(f"model_params recurrent_radius rescales W_hh; {cfg.arch} has none")
-    return cfg.updated({"backend": backend, "device": device,
-                        "task_params": dataclasses.asdict(params)})
+        from .models.heads import cell_model_params     # the cell's options: checked, recorded
+        model_params = cell_model_params(cfg.updated({"backend": backend}), task_cls.kind)
+    resolved = cfg.updated({"backend": backend, "device": device,
+                            "task_params": dataclasses.asdict(params)})
+    if cfg.arch not in MODELS and model_params != resolved.model_params:   # replaced, not merged:
+        resolved = dataclasses.replace(resolved, model_params=model_params)  # a given default is dropped
+    return resolved
 
 
 def with_task_defaults(cfg_dict: dict[str, Any]) -> RunConfig:

@@ -55,7 +55,9 @@ and `jacobian_samples` to 1, sized so that a 100-step 128-unit model takes < 2 s
 Also here: `iterated_functions()` (lecture 000's iterated maps, data for a figure),
 `set_recurrent_radius()` (rescale W_hh at init: `model_params: {recurrent_radius: 1.5}`), and
 `flow_summary()` (ratio norm(lag max) / norm(lag 0) and the fitted per-step factor), and
-`during_training()`, the runner's hook (RunConfig.grad_diag_every: out/grad_checkpoints/).
+`during_training()`, the runner's hook (RunConfig.grad_diag_every: out/grad_checkpoints/), and
+`unsupported()`, why a (task, cell) cannot be diagnosed: what `rnnbench gradients` refuses and
+the grid's `gradients.cells` selection leaves out (recorded in cells.csv's gradients_skipped).
 """
 from __future__ import annotations
 
@@ -320,6 +322,47 @@ def _jacobian_norms(step, gx, vals, init, p, reverse: bool, entry: int, names) -
 
 
 # ------------------------------------------------------------------------ task level
+# task kinds whose model is a SequenceModel over a recurrent stack
+KINDS = ("many_to_one", "many_to_many", "one_to_many")
+
+
+def unsupported(task: str, arch: str, model_params: dict | None = None) -> str | None:
+    """Why the diagnostics cannot measure a run of `task` with cell `arch`, in a few words, or None
+    when they can: they follow the states of one recurrent stack (a SequenceModel's), so a sequence
+    model without a cell's states (models/zoo.py) or a task of another kind (an encoder-decoder's
+    two stacks: seq2seq) has none to follow, nor a cell that feeds back the head's prediction (with
+    the run's model_params: jordan's default for per-step tasks), the head inside its loop.
+    Registry facts only: nothing is built. Unknown names are a UsageError (one line, the valid ones)."""
+    from .models import ARCHS, MODELS
+    from .tasks import TASKS
+
+    kind = TASKS.get(task).kind
+    ARCHS.get(arch)
+    if arch in MODELS:
+        return f"{arch} is a sequence model without a recurrent cell's states (models/zoo.py)"
+    if kind not in KINDS:
+        names = [k.replace("_", "-") for k in KINDS]
+        return (f"task {task!r} is {kind}: the diagnostics need a {', '.join(names[:-1])} or {names[-1]} "
+                "task (one recurrent stack)")
+    spec = CELLS.get(arch)
+    spec = spec.configured(**spec.option_values(model_params, kind))
+    if spec.feeds_prediction:
+        return f"{arch} with {spec.variant} has the head inside its loop, no recurrent stack's states to follow"
+    return None
+
+
+def skipped_note(cells) -> list[str]:
+    """One line per (task, cell, reason) of the grid cells (rnnbench.grid.Cell) that the config's
+    `gradients.cells` selected but the diagnostics cannot measure (their `gradients_skipped`)."""
+    groups: dict[tuple[str, str, str], int] = {}
+    for c in cells:
+        if c.gradients_skipped:
+            k = (c.task, c.arch, c.gradients_skipped)
+            groups[k] = groups.get(k, 0) + 1
+    return [f"rnnbench: gradient diagnostics skip {n} selected cell(s) of task {t}, cell {a}: {why}"
+            for (t, a, why), n in sorted(groups.items())]
+
+
 def diagnostic_batch(task, samples: int = DEFAULT_SAMPLES, split: str = "val"):
     """The first `samples` sequences of a split, the same for every architecture.
 
@@ -335,7 +378,7 @@ def diagnostic_batch(task, samples: int = DEFAULT_SAMPLES, split: str = "val"):
     order = torch.argsort(-lengths, stable=True)[:samples].sort().values
     cut = int(lengths[order].min())
     part = data.take(order)
-    y = part.y[:, :cut] if task.kind == "many_to_many" else part.y
+    y = part.y[:, :cut] if task.kind != "many_to_one" else part.y     # per-step targets cut too
     return Split(part.x[:, :cut], y, None)
 
 
@@ -358,16 +401,19 @@ def diagnose(cfg, task, model, *, at: str = "init", step: int = 0, samples: int 
     """gradients.csv and recurrent.csv frames for a resolved RunConfig's task and model.
 
     loss_step: the step s at which the loss is read (default: the last). Many-to-one tasks:
-    the prediction from the first s+1 steps (the input cut there); many-to-many: the loss of
-    the output at s alone. Runs in eval mode on a cell-backend copy in float64 (dtype): a
+    the prediction from the first s+1 steps (the input cut there); many-to-many and
+    one-to-many: the loss of the output at s alone. Runs in eval mode on a cell-backend copy in float64 (dtype): a
     vanilla RNN's gradient at lag 100 is ~1e-25 at init and far smaller trained, below
     float32's range once squared; `model`, its gradients and the torch RNG are not touched.
     threads: torch threads while measuring (restored after; None: as set). One by default:
     the per-step ops are small, and on a shared machine two threads ran 10x slower than one.
     """
-    if task.kind not in ("many_to_one", "many_to_many") or not hasattr(model, "rnn"):
-        raise UsageError(f"gradient diagnostics need a many-to-one or many-to-many task "
+    if task.kind not in KINDS or not hasattr(model, "rnn"):
+        raise UsageError(f"gradient diagnostics need a many-to-one, many-to-many or one-to-many task "
                          f"(a SequenceModel); task {task.name!r} is {task.kind}")
+    if getattr(model, "feeds_prediction", False):
+        raise UsageError("gradient diagnostics follow one recurrent stack's states: "
+                         f"{unsupported(task.name, cfg.arch, cfg.model_params)}")
     if isinstance(jacobian_samples, bool) or not isinstance(jacobian_samples, int) or jacobian_samples < 0:
         raise UsageError(f"jacobian_samples must be a non-negative integer, got {jacobian_samples!r}")
     device = next(model.parameters()).device

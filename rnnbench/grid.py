@@ -22,6 +22,9 @@ axes, with the task block overriding (grid < variant < task), minus the cells
 matching an `exclude` entry. A claim's cells are its experiment's alone (`claims.grid`:
 neither this config's grid, variants nor excludes touch them). `backend: auto` is resolved here as `rnnbench train`
 does (fused where the cell has it, else cell); a backend a cell lacks is dropped.
+`gradients.cells` selects the cells whose gradient flow is measured at init, of those
+`rnnbench gradients` can measure (rnnbench.gradients.unsupported); a selected cell it cannot
+(an encoder-decoder, a sequence model) is left out, the reason in cells.csv's gradients_skipped.
 
 A cell's id is readable and stable: the cell's value on every axis the config
 declares for it, with backend, direction, layers, hidden and seed always shown,
@@ -82,6 +85,7 @@ class Cell:
     config: dict[str, Any]                  # RunConfig keys, exactly what the run is given
     resources: dict[str, Any] = field(default_factory=dict)
     gradients: bool = False                 # gradient diagnostics at init for this cell
+    gradients_skipped: str = ""             # why `gradients.cells` selected it but it gets none
 
     @property
     def path(self) -> str:
@@ -145,11 +149,14 @@ def expand(config: dict[str, Any]) -> list[Cell]:
             key = _run_key(c)
             old = cells.setdefault(key, c)
             if c.gradients and not old.gradients:      # one cell, two reasons: its diagnostics kept
-                cells[key] = dataclasses.replace(old, gradients=True)
+                cells[key] = dataclasses.replace(old, gradients=True, gradients_skipped="")
+            elif c.gradients_skipped and not old.gradients and not old.gradients_skipped:
+                cells[key] = dataclasses.replace(old, gradients_skipped=c.gradients_skipped)
         if not cells:
             raise UsageError(f"the grid config's claims ({', '.join(named)}) declare no runs and it names no task")
         return list(cells.values())
     TASKS, CELLS, backends_for = _registries()
+    from .gradients import unsupported
     grid = dict(config.get("grid") or {})
     variants = [dict(v) for v in config.get("variants") or []]
     tasks = config.get("tasks") or {}
@@ -191,7 +198,7 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                 _normalise(cfg, task_cls)
                 for k in (*ALWAYS, "seed"):   # the id shows them: make them explicit
                     cfg.setdefault(k, task_cls.defaults.get(k, RUN_DEFAULTS[k]))
-                backend = resolve_backend(cfg["arch"], cfg.get("backend", "auto"))
+                backend = resolve_backend(cfg["arch"], cfg.get("backend", "auto"), cfg.get("model_params"))
                 if backend is None:
                     dropped.setdefault((tname, cfg["arch"]), set()).add(cfg["backend"])
                     continue
@@ -203,8 +210,11 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                 cid = cell_id(cfg, axes)
                 key = canonical_json(cfg)       # one run per config (the first id kept): two
                 if key not in cells:            # layers or blocks giving it are one job
+                    # gradient diagnostics where selected and `rnnbench gradients` can measure them
+                    selected = any(matches(facts, m) for m in grad_select)
+                    skip = unsupported(tname, cfg["arch"], cfg.get("model_params")) if selected else None
                     cells[key] = Cell(tname, cfg["arch"], cid, cfg, dict(resources),
-                                      any(matches(facts, m) for m in grad_select))
+                                      selected and skip is None, skip or "")
     _check_dropped(cells, dropped, backends_for)
     if not cells:
         raise UsageError("the grid config leaves no cell (every combination is excluded)")
@@ -353,7 +363,8 @@ def token(key: str, value: Any) -> str:
 def cells_table(cells: list[Cell]) -> list[dict[str, Any]]:
     """One row per cell (for provenance/cells.csv and aggregation's expected runs)."""
     return [{"task": c.task, "arch": c.arch, "cell_id": c.id, "path": c.path,
-             "gradients": c.gradients, "resources": canonical_json(c.resources),
+             "gradients": c.gradients, "gradients_skipped": c.gradients_skipped,
+             "resources": canonical_json(c.resources),
              "config": c.config_json()} for c in cells]
 
 
@@ -371,7 +382,8 @@ def load_cells(path: str | Path) -> list[Cell]:
     """The cells of a cells.csv written from `cells_table` (no registry, no torch needed)."""
     with open(path, newline="") as f:
         return [Cell(r["task"], r["arch"], r["cell_id"], json.loads(r["config"]),
-                     json.loads(r.get("resources") or "{}"), r["gradients"] == "True")
+                     json.loads(r.get("resources") or "{}"), r["gradients"] == "True",
+                     r.get("gradients_skipped") or "")
                 for r in csv.DictReader(f)]
 
 

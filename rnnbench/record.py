@@ -37,7 +37,7 @@ IDENTITY = ("task", "arch", "backend", "bidirectional", "layers", "hidden", "see
 ADDED_SETTINGS = {"stop_when_solved": False}
 
 Status = Literal["ok", "diverged", "failed", "missing"]
-Kind = Literal["many_to_one", "many_to_many", "seq2seq"]
+Kind = Literal["many_to_one", "many_to_many", "one_to_many", "seq2seq"]   # rnnbench.tasks.base.KINDS
 Direction = Literal["min", "max"]
 
 
@@ -56,7 +56,7 @@ class RunRecord:
     seed: int
     status: Status                    # ok | diverged (non-finite loss) | failed (started, no result) | missing
     # ---- what the task registry knows
-    task_kind: Kind                   # many_to_one | many_to_many | seq2seq
+    task_kind: Kind                   # many_to_one | many_to_many | one_to_many | seq2seq
     task_family: str                  # one of rnnbench.tasks.base.FAMILIES (see Task.family)
     task_title: str                   # Task.title
     seq_len: int | None               # value of the task's length parameter (Task.length_param); None: none
@@ -109,7 +109,7 @@ class RunRecord:
                   "train": {k: v for k, v in c.items() if k not in IDENTITY + ("task_params", "model_params")}}
         d = {**{f.name: _default(f) for f in dataclasses.fields(cls)},
              **{k: c[k] for k in IDENTITY}, "status": status, "params": params,
-             **registry_facts(c["task"], c["arch"], c["task_params"]), **results}
+             **registry_facts(c["task"], c["arch"], c["task_params"], c["model_params"]), **results}
         return cls.from_dict(d, source=f"the record of {c['task']}/{c['arch']}")
 
     # ---- metrics.json
@@ -168,9 +168,11 @@ def flatten(d: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------ registry facts
-def registry_facts(task: str, arch: str, task_params: dict[str, Any] | None = None) -> dict[str, Any]:
+def registry_facts(task: str, arch: str, task_params: dict[str, Any] | None = None,
+                   model_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the task and cell registries know about a run of (task, arch, task_params):
-    the record's task_* / metric / solved / reference / cell_* fields and seq_len."""
+    the record's task_* / metric / solved / reference / cell_* fields and seq_len. model_params:
+    the cell's model options as recorded (rnn's activation: its title says which)."""
     from .models.zoo import ARCHS     # the registries import torch; reading records does not
     from .tasks import TASKS
 
@@ -180,6 +182,8 @@ def registry_facts(task: str, arch: str, task_params: dict[str, Any] | None = No
         raise UsageError(f"field 'task': {e}") from None
     try:
         spec = ARCHS.get(arch)            # a cell or a sequence model: both have title and citation
+        options = getattr(spec, "model_options", {})
+        spec = spec.configured(**{k: v for k, v in (model_params or {}).items() if k in options}) if options else spec
     except UsageError as e:
         raise UsageError(f"field 'arch': {e}") from None
     given = task_params or {}

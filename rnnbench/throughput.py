@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import torch
@@ -51,6 +51,26 @@ def flops(case: Case, pass_: str = "forward") -> float:
     return CELLS.get(case.arch).flops(case.input_size, case.hidden, batch=case.batch, seq_len=case.seq_len,
                                       layers=case.layers, bidirectional=case.bidirectional,
                                       backward=pass_ == "forward_backward")
+
+
+def n_params(case: Case) -> int:
+    """Parameters of the timed module (the bare stack, or a sequence model's features)."""
+    if case.arch in MODELS:
+        with torch.device("meta"):
+            module = zoo.features(case.arch, case.input_size, case.hidden, case.layers, case.seq_len)
+        return sum(p.numel() for p in module.parameters())
+    return CELLS.get(case.arch).n_params(case.input_size, case.hidden, case.layers, case.bidirectional)
+
+
+def matched(case: Case, cell: str) -> Case:
+    """The case at the width whose timed module has as many parameters as `cell`'s bare stack at
+    the case's sizes (zoo.match_params): throughput at the same parameter count."""
+    target = n_params(replace(case, arch=cell, backend="fused"))
+    step = 1
+    if case.arch in MODELS:
+        spec = MODELS.get(case.arch)
+        step = spec.options[spec.width_multiple_of] if spec.width_multiple_of else 1
+    return replace(case, hidden=zoo.match_params(target, lambda h: n_params(replace(case, hidden=h)), step=step))
 
 
 def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
@@ -116,7 +136,7 @@ def bench(case: Case, pass_: str = "forward", *, warmup: int = 2, repeat: int = 
     times = time_fn(step_fn(model, x, pass_), warmup=warmup, repeat=repeat, device=case.device)
     sec = statistics.median(times)
     return {**asdict(case), "pass": pass_, "seconds": sec, "seconds_min": min(times),
-            "repeat": repeat, "step_samples_per_s": case.batch * case.seq_len / sec,
+            "repeat": repeat, "step_samples_per_s": case.batch * case.seq_len / sec, "n_params": n_params(case),
             "gflops": flops(case, pass_) / sec / 1e9, "threads": torch.get_num_threads()}
 
 
@@ -141,6 +161,6 @@ def compare(cases: list[Case], passes=PASSES, *, warmup: int = 2, repeat: int = 
         rows.append({**asdict(c), "pass": p, "seconds": sec, "seconds_min": min(times),
                      "repeat": len(times), "rounds": len(per_round),
                      "round_seconds": " ".join(f"{statistics.median(r):.6g}" for r in per_round),
-                     "step_samples_per_s": c.batch * c.seq_len / sec,
+                     "step_samples_per_s": c.batch * c.seq_len / sec, "n_params": n_params(c),
                      "gflops": flops(c, p) / sec / 1e9, "threads": torch.get_num_threads()})
     return rows

@@ -41,7 +41,7 @@ from .errors import UsageError
 from .gradients import during_training
 from .models import CELLS
 from .record import RunRecord
-from .tasks.base import Split
+from .tasks.base import PER_STEP_KINDS, Split
 from .io import atomic_torch_save, atomic_write_json, atomic_write_text, check_out_dir, clean_tmp
 
 CURVE_COLUMNS = ("step", "epoch", "train_loss", "val_metric", "grad_norm", "lr", "seconds", "solved")
@@ -81,7 +81,7 @@ def estimate_memory(cfg: RunConfig, task) -> tuple[int, int, bool, int]:
     x = task.splits["train"].x
     dirs = 2 if cfg.bidirectional else 1
     steps = x.shape[1] if x.dim() > 1 else 1
-    if cfg.tbptt and task.kind == "many_to_many":
+    if cfg.tbptt and task.kind in PER_STEP_KINDS:
         steps = min(steps, cfg.tbptt)
     batch = min(cfg.batch_size, x.shape[0])
     kept = batch * steps * (gate_blocks(cfg.arch) + 2) * cfg.hidden * cfg.layers * dirs
@@ -389,7 +389,7 @@ def time_to_solve(curve: list[dict]) -> tuple[int | None, float | None]:
 
 def _train_step_loss(task, model, batch, step: int, cfg: RunConfig) -> torch.Tensor:
     """One step's loss with gradients accumulated; truncated BPTT for per-step tasks."""
-    if not cfg.tbptt or task.kind != "many_to_many" or batch.x.shape[1] <= cfg.tbptt:
+    if not cfg.tbptt or task.kind not in PER_STEP_KINDS or batch.x.shape[1] <= cfg.tbptt:
         loss = task.train_loss(model, batch, step)
         if torch.isfinite(loss):
             loss.backward()

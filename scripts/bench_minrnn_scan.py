@@ -4,18 +4,20 @@
                                         [--arch mingru minlstm] [--compare gru lstm] [--out scan.csv]
 
 Where does the parallel form start to pay on this machine? For each T, one layer of each cell
-(input = hidden = size, float32, 1 thread unless --threads) runs
+(input = hidden = size, float32, 1 thread unless --threads) runs, after the same projection
+W_ih x for every t in one matmul:
 
-    parallel     the cell backend's fast path (rnnbench/models/minrnn.py: W_ih x for every t in
-                 one matmul, then cumsum + logcumsumexp over t)
-    sequential   the same projection, then the step (`CellSpec.step`) looped over t with
-                 autograd through every step (the reference loop, without probes)
+    log          the parallel form: cumsum + logcumsumexp over t (minrnn.scan_log)
+    linear       the same recurrence h_t = a_t h_{t-1} + b_t step by step as one autograd node
+                 with its own backward (minrnn.LinearScan): what the cell backend runs on CPU
+    step         the step (`CellSpec.step`) looped over t with autograd through every step
+                 (the reference loop, without probes)
     <compare>    --compare cells (gru, lstm) at the same size, fused backend: what the min-RNNs
                  are measured against in issue 18 (their parameter counts differ: shown)
 
 forward (no_grad) and forward+backward of sum(output). Variants run interleaved (A B C A B C
-...), each number is the median of the rounds; ratio = sequential / parallel (> 1: the scan
-wins). Timings need a quiet machine: the lead runs this, not the test suite.
+...), each number is the median of the rounds; step/log and step/linear are ratios (> 1: the
+scan beats the step loop). Timings need a quiet machine: the lead runs this, not the test suite.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.models import CELLS, build
+from rnnbench.models.minrnn import PARALLEL
 from rnnbench.models.recurrent import _unroll
 from rnnbench.throughput import time_fn   # time_fn(fn, *, warmup, repeat, device) -> seconds
 
@@ -41,6 +44,16 @@ def sequential(m) -> Callable[[torch.Tensor], torch.Tensor]:
     def run(x):
         h0 = x.new_zeros(x.shape[1], m.hidden_size)
         return _unroll(step, F.linear(x, p["weight_ih"], p["bias_ih"]), (h0,), p, None, None)[0]
+    return run
+
+
+def scanned(m, arch: str, scan: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """One layer of cell backend module `m`: the projection, then PARALLEL[arch] with `scan`."""
+    p = m._params(0, 0)
+
+    def run(x):
+        h0 = x.new_zeros(x.shape[1], m.hidden_size)
+        return PARALLEL[arch](F.linear(x, p["weight_ih"], p["bias_ih"]), h0, scan)
     return run
 
 
@@ -80,7 +93,7 @@ def main() -> int:
     print(f"batch {args.batch}, input = hidden = {S}, float32, {torch.get_num_threads()} thread(s); "
           f"median of {args.rounds} interleaved rounds (ms); parameters: "
           + ", ".join(f"{a} {n:,}" for a, n in count.items()))
-    head = ["T", "pass", *(f"{a} {v}" for a in args.arch for v in ("parallel", "sequential", "ratio")),
+    head = ["T", "pass", *(f"{a} {v}" for a in args.arch for v in ("log", "linear", "step", "step/log", "step/linear")),
             *(f"{a} fused" for a in args.compare)]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
@@ -89,8 +102,9 @@ def main() -> int:
         x = torch.randn(T, args.batch, S)
         variants = {}
         for a, m in mods.items():
-            variants[(a, "parallel")] = passes(lambda x, m=m: m(x)[0], list(m.parameters()), x)
-            variants[(a, "sequential")] = passes(sequential(m), list(m.parameters()), x)
+            for scan in ("log", "linear"):
+                variants[(a, scan)] = passes(scanned(m, a, scan), list(m.parameters()), x)
+            variants[(a, "step")] = passes(sequential(m), list(m.parameters()), x)
         for a, m in ref.items():
             variants[(a, "fused")] = passes(lambda x, m=m: m(x)[0], list(m.parameters()), x)
         for pass_ in ("forward", "forward+backward"):
@@ -101,8 +115,8 @@ def main() -> int:
             ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
             cells = [str(T), pass_]
             for a in args.arch:
-                par, seq = ms[(a, "parallel")], ms[(a, "sequential")]
-                cells += [f"{par:.2f}", f"{seq:.2f}", f"{seq / par:.2f}"]
+                lg, lin, seq = ms[(a, "log")], ms[(a, "linear")], ms[(a, "step")]
+                cells += [f"{lg:.2f}", f"{lin:.2f}", f"{seq:.2f}", f"{seq / lg:.2f}", f"{seq / lin:.2f}"]
             cells += [f"{ms[(a, 'fused')]:.2f}" for a in args.compare]
             print("| " + " | ".join(cells) + " |", flush=True)
             rows += [{"T": T, "pass": pass_, "arch": a, "variant": v, "ms": t, "batch": args.batch, "size": S,

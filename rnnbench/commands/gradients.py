@@ -6,7 +6,9 @@
 writes DIR/gradients.csv and DIR/recurrent.csv (columns: rnnbench/gradients.py). The model
 is described as for `rnnbench train` (--config FILE, then flags); with --checkpoint the run's
 own config.json (beside the checkpoint) is the base, and a model option that contradicts
-it is an error. Everything is checked before anything is written.
+it is an error. Everything is checked before anything is written; a (task, cell) the diagnostics
+cannot follow (rnnbench.gradients.unsupported: a sequence model, an encoder-decoder task) is refused
+before any data is built, and the pipeline's `gradients.cells` selection leaves such cells out.
 """
 from __future__ import annotations
 
@@ -123,12 +125,12 @@ def resolve_config(args):
     return cfg, ck, at, step
 
 
-def run(args) -> int:
-    import torch
-
+def check(args):
+    """Everything `run` checks before it builds data or a model (the arguments, the config, that
+    the diagnostics can follow this task and cell): (RunConfig, checkpoint or None, at, step).
+    Raises UsageError; writes nothing. The pipeline's test of its `gradients.cells` calls it."""
     from .. import gradients as gr
     from ..io import check_in_path, check_out_dir
-    from ..train import prepare
 
     check_out_dir(args.out)
     if args.samples < 1:
@@ -138,10 +140,19 @@ def run(args) -> int:
     if args.data_dir is not None:
         check_in_path(args.data_dir, "--data-dir")
     cfg, ck, at, step = resolve_config(args)
-    from ..models import MODELS
-    if cfg.arch in MODELS:
-        raise UsageError(f"gradient-flow diagnostics follow a recurrent cell's states; {cfg.arch} is a "
-                         "sequence model without them (models/zoo.py)")
+    why = gr.unsupported(cfg.task, cfg.arch, cfg.model_params)
+    if why is not None:
+        raise UsageError(f"gradient-flow diagnostics follow one recurrent stack's states: {why}")
+    return cfg, ck, at, step
+
+
+def run(args) -> int:
+    import torch
+
+    from .. import gradients as gr
+    from ..train import prepare
+
+    cfg, ck, at, step = check(args)
     torch.set_num_threads(cfg.threads or 1)   # small per-step ops: 1 thread unless asked (see diagnose)
     task, model = prepare(cfg, args.data_dir)
     if ck is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UsageError, choices
+from ..errors import UsageError, choices, unknown
 
 
 def _shape(s: str) -> tuple[int, int, int, int]:
@@ -35,18 +35,23 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads while timing (default: torch's default; 1 = per-core timings)")
+    p.add_argument("--match", metavar="CELL", default=None,
+                   help="time every arch at the width with as many parameters as CELL's stack at each shape's "
+                        "I and H (e.g. --match lstm: mingru, tcn against LSTM at the same count); the rows "
+                        "give hidden and n_params")
     p.add_argument("--out", metavar="CSV", help="also write the tidy rows here")
     p.set_defaults(func=run)
 
 
 MAX_LAYERS = 10_000
+MATCHED_FROM: dict = {}     # case -> the H of its shape (with --match: the matched cell's hidden)
 
 
 def cases_from_args(args):
     import torch
 
-    from ..models import ARCHS, BACKENDS, MODELS, backends_for
-    from ..throughput import BARE, Case
+    from ..models import ARCHS, BACKENDS, CELLS, MODELS, backends_for
+    from ..throughput import BARE, Case, matched
 
     if args.layers <= 0 or args.repeat <= 0 or args.rounds <= 0:
         raise UsageError("--layers, --repeat and --rounds must be positive")
@@ -55,6 +60,9 @@ def cases_from_args(args):
     if args.layers > MAX_LAYERS:
         raise UsageError(f"--layers {args.layers} is more than {MAX_LAYERS:,}: a stack is built layer by "
                          f"layer in Python (10^6 layers take about 45 minutes before the first timing)")
+    match = getattr(args, "match", None)
+    if match is not None and match not in CELLS:
+        raise unknown("cell for --match", match, CELLS.names())
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {args.device!r} (valid: cpu, cuda)")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -72,10 +80,20 @@ def cases_from_args(args):
             if backend != BARE and backend not in backends_for(arch):
                 continue
             for n, t, i, h in args.shape:
-                cases.append(Case(arch, backend, args.bidirectional, args.layers, n, t, i, h, args.device))
+                case = Case(arch, backend, args.bidirectional, args.layers, n, t, i, h, args.device)
+                cases.append(matched(case, match) if match is not None else case)
+                MATCHED_FROM[cases[-1]] = h
     if not cases:
         raise UsageError("no (cell, backend) combination exists for the given --arch/--backend")
     return cases
+
+
+def cases_of(rows):
+    """The Case of each throughput row."""
+    from dataclasses import fields
+
+    from ..throughput import Case
+    return [Case(**{f.name: r[f.name] for f in fields(Case)}) for r in rows]
 
 
 def check_memory(cases, backward: bool) -> None:
@@ -119,12 +137,15 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)   # recorded in each row's `threads`
     rows = compare(cases, args.passes, repeat=args.repeat, rounds=args.rounds)
     df = pd.DataFrame(rows)
+    if args.match is not None:       # which count each row was sized to: `match` at `match_hidden`
+        df["match"] = args.match
+        df["match_hidden"] = [MATCHED_FROM.get(c, h) for c, h in zip(cases_of(rows), df["hidden"])]
     key = ["arch", "bidirectional", "layers", "batch", "seq_len", "input_size", "hidden", "pass"]
     ref = df[df.backend == "fused"].set_index(key)["seconds"]
     df["vs_fused"] = [ref.get(tuple(r[k] for k in key), float("nan")) / r["seconds"] for _, r in df.iterrows()]
     bare = df[df.backend == BARE].set_index(key)["seconds"]
     df["vs_torch_nn"] = [bare.get(tuple(r[k] for k in key), float("nan")) / r["seconds"] for _, r in df.iterrows()]
-    show = df[["arch", "backend", "batch", "seq_len", "hidden", "pass", "seconds",
+    show = df[["arch", "backend", "batch", "seq_len", "hidden", "n_params", "pass", "seconds",
                "step_samples_per_s", "gflops", "vs_fused", "vs_torch_nn"]].copy()
     show["seconds"] = (show["seconds"] * 1e3).round(2)
     show = show.rename(columns={"seconds": "ms"})

@@ -16,22 +16,63 @@ Conventions (all cells):
   given): the reference loop adds zero probes there, so that their gradients are the total
   dL/dstate_t, through everything computed from the state (for lstm: h_t from c_t).
 * The docstring of each step function is its entry in `rnnbench list`.
+* Model options (`CellSpec.model_options`, given in a run's model_params): rnn's activation
+  (tanh | sigmoid | relu, `ACTIVATIONS`), jordan's jordan_feedback (layer | prediction).
+  `CellSpec.configured(**values)` is the cell that runs them (its step, its torch.nn mode or
+  none), named by its `key` ("rnn[activation=relu]"); at the defaults, the registered cell.
 
 The explicit-cell backend (`recurrent.py`) runs these steps in its reference loop and proves
 its fast scans and the fused torch.nn backend equal to them (tests/models/).
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UsageError, choices
 from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise nonlinearity of a single-gate cell (rnn's model_params activation)."""
+    name: str
+    equation: str                 # act(z), for people
+    fn: Callable = field(repr=False, compare=False)          # act(z), out of place
+    inplace: Callable = field(repr=False, compare=False)     # act(z) written over z (the fast scan)
+    slope: Callable = field(repr=False, compare=False)       # act'(z) from y = act(z) (its backward)
+    fused: str | None = None      # the torch.nn RNN mode that runs it; None: the cell backend only
+
+
+# By name; a plain mapping, not a plugin registry: recurrent.py builds its fast paths from it on
+# import, and a Registry lookup would load the plugins (which import rnnbench.models) then.
+ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
+    Activation("tanh", "tanh(z)", torch.tanh, torch.Tensor.tanh_, lambda y: 1 - y * y, "RNN_TANH"),
+    Activation("sigmoid", "σ(z) = 1 / (1 + exp(-z))", torch.sigmoid, torch.Tensor.sigmoid_,
+               lambda y: y * (1 - y)),                # torch.nn.RNN has no sigmoid kernel
+    Activation("relu", "max(0, z)", torch.relu, torch.Tensor.relu_, lambda y: (y > 0).to(y.dtype), "RNN_RELU"))}
+
+
+@dataclass(frozen=True)
+class CellOption:
+    """An option of a cell given in a run's model_params (`rnn`: activation; `jordan`:
+    jordan_feedback): its valid values, its default, and the defaults of some task kinds.
+
+    The run record holds the option in params.model_params where the run's value is not
+    `default`, and on every task of a kind with a default of its own (`recorded_options`,
+    config.resolve): a record without the key ran `default`, as every run before the option did."""
+    default: str
+    choices: tuple[str, ...]
+    help: str
+    kind_defaults: dict = field(default_factory=dict)    # task kind -> its default, where not `default`
 
 
 @dataclass(frozen=True)
@@ -48,6 +89,54 @@ class CellSpec:
     init: Callable | None = field(default=None, repr=False, compare=False)  # init(module, **options)
     extra_params: tuple[str, ...] = ()   # per layer-direction beyond torch's four: weight_* [H, H], bias_* [H]
     recurrent: bool = True               # False: the gates read x_t only, no weight_hh / bias_hh (mingru, minlstm)
+    # model_params options (CellOption by key) and configure(spec, **values) -> the spec that runs
+    # those values (`configured`); `variant` names a configured spec's values ("" at the defaults)
+    model_options: dict = field(default_factory=dict)
+    configure: Callable | None = field(default=None, repr=False, compare=False)
+    variant: str = ""
+    # True: the carried state is the model's own prediction y_{t-1} (the head inside the loop,
+    # p["weight_ho"] / p["bias_ho"] its weights; weight_hh [G*H, output_size]): only a
+    # SequenceModel runs it (heads.PredictionFeedback), `build` refuses it
+    feeds_prediction: bool = False
+
+    @property
+    def key(self) -> str:
+        """The name of this configuration: the cell's name, with its non-default option values
+        ("rnn[activation=relu]"); the fast paths (recurrent.FAST) are found by it."""
+        return f"{self.name}[{self.variant}]" if self.variant else self.name
+
+    def option_values(self, model_params: dict[str, Any] | None = None, kind: str | None = None) -> dict[str, Any]:
+        """Every model option's value: as given in model_params, else the default of the task's
+        `kind`, else the option's default. Other keys are not looked at; a bad value is refused."""
+        given = model_params or {}
+        out = {}
+        for k, opt in self.model_options.items():
+            v = given.get(k, opt.kind_defaults.get(kind, opt.default))
+            if not isinstance(v, str) or v not in opt.choices:
+                raise UsageError(f"unknown model_params {k} {v!r} for cell {self.name!r} "
+                                 f"(valid: {choices(opt.choices)})")
+            out[k] = v
+        return out
+
+    def recorded_options(self, values: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
+        """The values that go into the run record's model_params: those not at the option's
+        default, and every option whose default for the task's `kind` is another (so that a
+        record without the key always ran the option's default)."""
+        opts = self.model_options
+        return {k: v for k, v in values.items()
+                if v != opts[k].default or opts[k].kind_defaults.get(kind, opts[k].default) != opts[k].default}
+
+    def configured(self, **values) -> "CellSpec":
+        """The cell as it runs with these model option values (`option_values`): itself at the
+        defaults, else what its `configure` makes of them."""
+        bad = [k for k in values if k not in self.model_options]
+        if bad:
+            raise UsageError(f"cell {self.name!r} has no option {bad[0]!r} (its options: "
+                             f"{choices(self.model_options) or 'none'})")
+        values = self.option_values(values)
+        if not self.configure or all(v == self.model_options[k].default for k, v in values.items()):
+            return self
+        return self.configure(self, **values)
 
     def param_shapes(self, layer_input: int, hidden: int) -> dict[str, tuple[int, ...]]:
         """One layer-direction's parameters by unsuffixed name: weight_ih [G*H, I_k], weight_hh
@@ -112,10 +201,12 @@ def _identity(name, value):
     return value
 
 
-def rnn_step(gx, state, p, tap=_identity):
-    """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)"""
+def rnn_step(gx, state, p, tap=_identity, activation=torch.tanh):
+    """h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+    act: model_params activation: tanh (default), sigmoid σ(z) = 1 / (1 + exp(-z)) (cell backend
+    only: torch.nn.RNN has no sigmoid kernel), relu max(0, z) (torch.nn's init, not irnn's)"""
     (h,) = state
-    return (tap("h", torch.tanh(gx + F.linear(h, p["weight_hh"], p["bias_hh"]))),)
+    return (tap("h", activation(gx + F.linear(h, p["weight_hh"], p["bias_hh"]))),)
 
 
 def irnn_step(gx, state, p, tap=_identity):
@@ -171,10 +262,39 @@ def gru_cho_step(gx, state, p, tap=_identity):
 def jordan_step(gx, state, p, tap=_identity):
     """h_t = tanh(W_ih x_t + b_ih + W_hh y_{t-1} + b_hh)
     y_t = tanh(W_ho h_t + b_ho)
-    output and carried state: y_t (called h in h_n and return_states)"""
+    output and carried state: y_t (called h in h_n and return_states)
+    model_params jordan_feedback: layer (these equations: y_t an extra layer of H units) or
+    prediction (jordan_prediction_step: y_t the model's own prediction, the head inside the
+    loop; the default of tasks with an output per step, many_to_many and one_to_many)"""
     (y,) = state
     h = torch.tanh(gx + F.linear(y, p["weight_hh"], p["bias_hh"]))
     return (tap("h", torch.tanh(F.linear(h, p["weight_ho"], p["bias_ho"]))),)
+
+
+def jordan_prediction_step(gx, state, p, tap=_identity):
+    """h_t = tanh(W_ih x_t + b_ih + W_hh ŷ_{t-1} + b_hh)      W_hh [H, output_size]
+    ŷ_t = W_ho h_t + b_ho                                     W_ho, b_ho: the model's head
+    output and carried state: ŷ_t, the model's prediction (ŷ_{-1} = 0), fed back as in
+    Jordan 1986 (his output units; the head is linear, as every task's head)"""
+    (y,) = state
+    h = torch.tanh(gx + F.linear(y, p["weight_hh"], p["bias_hh"]))
+    return (tap("h", F.linear(h, p["weight_ho"], p["bias_ho"])),)
+
+
+# ---------------------------------------------------------------------- configurations
+def rnn_configure(spec: CellSpec, activation: str) -> CellSpec:
+    """rnn with another activation: its step, and the torch.nn RNN mode that runs it (none for
+    sigmoid: the cell backend only)."""
+    act = ACTIVATIONS[activation]               # checked by CellSpec.option_values
+    return dataclasses.replace(spec, step=functools.partial(rnn_step, activation=act.fn), fused=act.fused,
+                               title=f"Elman RNN ({act.name})", variant=f"activation={act.name}")
+
+
+def jordan_configure(spec: CellSpec, jordan_feedback: str) -> CellSpec:
+    """jordan feeding back the head's prediction (the only value `configured` passes here)."""
+    return dataclasses.replace(spec, step=jordan_prediction_step, extra_params=(), feeds_prediction=True,
+                               title="Jordan network (prediction fed back)",
+                               variant=f"jordan_feedback={jordan_feedback}")
 
 
 # ------------------------------------------------------------------------------- inits
@@ -198,8 +318,11 @@ def lstm_init(module: nn.Module, forget_bias: float) -> None:
 
 
 # ---------------------------------------------------------------------------- registry
-_cell("rnn", rnn_step, title="Elman RNN (tanh)", states=("h",), n_gates=1, fused="RNN_TANH",
-      citation="Elman 1990, Finding structure in time")
+RNN = _cell("rnn", rnn_step, title="Elman RNN (tanh)", states=("h",), n_gates=1, fused="RNN_TANH",
+            citation="Elman 1990, Finding structure in time",
+            model_options={"activation": CellOption("tanh", tuple(ACTIVATIONS),
+                                                    "h_t = act(...): tanh, sigmoid (cell backend only) or relu")},
+            configure=rnn_configure)
 _cell("irnn", irnn_step, title="IRNN (ReLU, identity init)", states=("h",), n_gates=1,
       fused="RNN_RELU", init=irnn_init,
       citation="Le, Jaitly & Hinton 2015, A simple way to initialize recurrent networks of ReLUs")
@@ -213,4 +336,9 @@ _cell("gru-cho", gru_cho_step, title="GRU (original, reset before W_hn)", states
       citation="Cho et al. 2014, Learning phrase representations using RNN encoder-decoder")
 _cell("jordan", jordan_step, title="Jordan network (output fed back)", states=("h",),
       n_gates=1, fused=None, extra_params=("weight_ho", "bias_ho"),
-      citation="Jordan 1986, Serial order: a parallel distributed processing approach")
+      citation="Jordan 1986, Serial order: a parallel distributed processing approach",
+      model_options={"jordan_feedback": CellOption(
+          "layer", ("layer", "prediction"), "what is fed back: an extra layer's output y_t = tanh(W_ho h_t + "
+          "b_ho), or the model's prediction (the head inside the loop)",
+          kind_defaults={"many_to_many": "prediction", "one_to_many": "prediction"})},
+      configure=jordan_configure)

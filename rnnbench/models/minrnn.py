@@ -4,18 +4,26 @@ The gates read x_t only (no W_hh), so each layer's recurrence is linear in h:
 
     h_t = a_t * h_{t-1} + b_t          a_t = 1 - z_t (mingru) or f'_t (minlstm), b_t > 0
 
-and runs over the whole sequence at once as a scan in log space (Heinsen 2023, "Efficient
-parallelization of a ubiquitous sequential computation"; the paper's appendix):
+and the gate projections of every step are one matmul; what remains is a scan, evaluated one
+of two ways (`SCANS`):
 
-    A_t = Σ_{s<=t} log a_s                                          (cumsum)
-    h_t = exp(A_t) * h_0 + exp(A_t + logcumsumexp_{s<=t}(log b_s - A_s))
+  log     over the whole sequence at once, in log space (Heinsen 2023, "Efficient
+          parallelization of a ubiquitous sequential computation"; the paper's appendix):
+              A_t = Σ_{s<=t} log a_s                                          (cumsum)
+              h_t = exp(A_t) * h_0 + exp(A_t + logcumsumexp_{s<=t}(log b_s - A_s))
+          The h_0 term is kept out of the logarithm (the paper takes log h_0, which needs
+          h_0 > 0; the zoo's initial state is zero unless given, and may be negative).
+  linear  h_t = a_t h_{t-1} + b_t step by step, as one autograd node (`LinearScan`): no matmul
+          per step, and the backward is the same recurrence reversed,
+              g_t = dL/dh_t + a_{t+1} g_{t+1},  dL/db_t = g_t,  dL/da_t = g_t h_{t-1},  dL/dh_0 = a_1 g_1
 
-The h_0 term is kept out of the logarithm (the paper takes log h_0, which needs h_0 > 0; the
-zoo's initial state is zero unless given, and may be negative), so the scan is exact for any
-h_0. `step` below is the sequential form, in the zoo's equation style, and the explicit-cell
-backend's reference loop; the scan is its fast path (`FAST`), used for training and
-inference. The two are proven equal in tests/models/ (outputs, final states, gradients;
-lengths, bidirectional, stacked: `rnnbench check-cell mingru`). No fused backend.
+The parallel (log) form pays on parallel hardware; on CPU the logcumsumexp and its backward cost
+more than the whole sequential scan (fwd+bwd at T = 200, batch 50, hidden 32, 1 thread: 117 vs
+18 ms; scripts/bench_minrnn_scan.py measures both against T). So the fast path (`FAST`, used for
+training and inference) takes `SCAN_ON[device]`: log on CUDA, linear on CPU. `step` below is the
+sequential form in the zoo's equation style and the explicit-cell backend's reference loop; both
+scans are proven equal to it in tests/models/ (outputs, final states, gradients; lengths,
+bidirectional, stacked: `rnnbench check-cell mingru`). No fused backend.
 
 Parameters per layer-direction: weight_ih [G*H, I_k], bias_ih [G*H] (G = 2 for mingru: z, h̃;
 3 for minlstm: f, i, h̃); `CellSpec.recurrent = False` drops weight_hh / bias_hh.
@@ -72,30 +80,67 @@ def scan_log(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torc
     return A.exp() * h0 + (A + torch.logcumsumexp(log_b - A, 0)).exp()
 
 
-def mingru_parallel(gx: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+class LinearScan(torch.autograd.Function):
+    """h_t = a_t h_{t-1} + b_t over t (time first: a, b [T, B, H], h0 [B, H]), one node: the
+    forward and the backward (the module docstring's reversed recurrence) each loop over t with
+    one fused multiply-add per step and no graph of T nodes."""
+
+    @staticmethod
+    def forward(ctx, a, b, h0):
+        h = torch.empty_like(b)
+        prev = h0
+        for t in range(a.shape[0]):
+            prev = torch.addcmul(b[t], a[t], prev, out=h[t])
+        ctx.save_for_backward(a, h, h0)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        a, h, h0 = ctx.saved_tensors
+        g = grad_h.clone()
+        for t in range(a.shape[0] - 2, -1, -1):
+            torch.addcmul(g[t], a[t + 1], g[t + 1], out=g[t])
+        grad_a = g * torch.cat([h0.unsqueeze(0), h[:-1]])
+        return grad_a, g, a[0] * g[0]
+
+
+def scan_linear(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + b_t for t = 0..T-1 (time first, [T, B, H]), step by step (LinearScan)."""
+    return LinearScan.apply(a, b, h0.expand_as(b[0]).contiguous())
+
+
+def mingru_parallel(gx: torch.Tensor, h0: torch.Tensor, scan: str = "log") -> torch.Tensor:
     """Every h_t of mingru_step over gx [T, B, 2H] from h0 [B, H], at once: log(1 - z) =
-    -softplus(a_z), log z = -softplus(-a_z)."""
+    -softplus(a_z), log z = -softplus(-a_z) (scan "log"); a = σ(-a_z), b = σ(a_z) g(a_h) ("linear")."""
     a_z, a_h = gx.chunk(2, -1)
+    if scan == "linear":
+        return scan_linear(torch.sigmoid(-a_z), torch.sigmoid(a_z) * g(a_h), h0)
     return scan_log(-F.softplus(a_z), -F.softplus(-a_z) + log_g(a_h), h0)
 
 
-def minlstm_parallel(gx: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+def minlstm_parallel(gx: torch.Tensor, h0: torch.Tensor, scan: str = "log") -> torch.Tensor:
     """Every h_t of minlstm_step over gx [T, B, 3H] from h0 [B, H], at once: with
-    d = log(i / f) = softplus(-a_f) - softplus(-a_i), log f' = -softplus(d), log i' = -softplus(-d)."""
+    d = log(i / f) = softplus(-a_f) - softplus(-a_i), log f' = -softplus(d), log i' = -softplus(-d)
+    (scan "log"); f' = σ(-d), i' = σ(d) ("linear")."""
     a_f, a_i, a_h = gx.chunk(3, -1)
     d = F.softplus(-a_f) - F.softplus(-a_i)
+    if scan == "linear":
+        return scan_linear(torch.sigmoid(-d), torch.sigmoid(d) * g(a_h), h0)
     return scan_log(-F.softplus(d), -F.softplus(-d) + log_g(a_h), h0)
 
 
 PARALLEL = {"mingru": mingru_parallel, "minlstm": minlstm_parallel}
+SCANS = ("log", "linear")
+SCAN_ON = {"cuda": "log", "cpu": "linear"}     # measured: see the module docstring
 
 
 def _fast(parallel):
     def run(x, state, p, seq):
         """The cell backend's fast path over one layer-direction (sorted, flipped for the
         backward direction): padded steps are computed (they come after each sequence's valid
-        part, so they change nothing before it), then zeroed; h_n at the last valid step."""
-        h = parallel(F.linear(x, p["weight_ih"], p["bias_ih"]), state[0])
+        part, so they change nothing before it), then zeroed; h_n at the last valid step.
+        The scan: SCAN_ON[the device] (log on CUDA, linear elsewhere)."""
+        h = parallel(F.linear(x, p["weight_ih"], p["bias_ih"]), state[0], SCAN_ON.get(x.device.type, "linear"))
         if seq.valid is None:
             return h, (h[-1],)
         return torch.where(seq.valid, h, 0), (seq.final(h),)

@@ -4,9 +4,10 @@
                     each layer: forward direction  t = 0 .. L_b-1   ─► h_n[2k]
                                 backward direction t = L_b-1 .. 0   ─► h_n[2k+1]   (bidirectional)
 
-fused   torch.nn.RNN / LSTM / GRU (oneDNN on CPU, cuDNN on GPU): rnn, irnn, lstm, gru.
+fused   torch.nn.RNN / LSTM / GRU (oneDNN on CPU, cuDNN on GPU): rnn (activation tanh or relu), irnn,
+        lstm, gru.
 cell    explicit loops, every cell. Two paths:
-        - fast (rnn, irnn, lstm, gru): the input projection of all steps in one matmul, then
+        - fast (rnn with each activation, irnn, lstm, gru): the input projection of all steps in one matmul, then
           a scan with one recurrent matmul (torch.addmm) and in-place activations per step,
           run without autograd; a custom autograd.Function holds a hand-written backward
           through time: one matmul per step for dL/dh_{t-1}, the rest in bulk (activation
@@ -37,21 +38,35 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from ..errors import UsageError, unknown
 from . import native
-from .cells import CELLS, CellSpec
+from .cells import ACTIVATIONS, CELLS, RNN, Activation, CellSpec
 from .zoo import ARCHS
 
 BACKENDS = ("fused", "cell")
 DIRECTIONS = ("forward", "backward")
 
 
-def backends_for(arch: str) -> tuple[str, ...]:
-    """A cell's backends; a sequence model of `zoo.MODELS` (tcn, ...) has one, "cell" (plain PyTorch)."""
-    return BACKENDS if getattr(ARCHS.get(arch), "fused", None) else ("cell",)
+def backends_for(arch: str, model_params: dict | None = None) -> tuple[str, ...]:
+    """A cell's backends (with the model options in `model_params`: rnn with activation sigmoid
+    has no fused one); a sequence model of `zoo.MODELS` (tcn, ...) has one, "cell" (plain PyTorch)."""
+    spec = ARCHS.get(arch)
+    if isinstance(spec, CellSpec):
+        spec = spec.configured(**{k: v for k, v in (model_params or {}).items() if k in spec.model_options})
+    return BACKENDS if getattr(spec, "fused", None) else ("cell",)
+
+
+def no_backend(arch: str, backend: str, model_params: dict | None = None) -> UsageError:
+    """The error for a cell (with these model options) that lacks `backend`: one line, its backends."""
+    spec = CELLS.get(arch)
+    spec = spec.configured(**{k: v for k, v in (model_params or {}).items() if k in spec.model_options})
+    with_ = f" with {spec.variant}" if spec.variant else ""
+    return UsageError(f"cell {arch!r}{with_} has no {backend} backend "
+                      f"(backends for {spec.key}: {', '.join(backends_for(arch, model_params))})")
 
 
 def build(arch: str, input_size: int, hidden_size: int, *, backend: str = "fused",
           bidirectional: bool = False, layers: int = 1, batch_first: bool = False,
-          dropout: float = 0.0, residual: bool = False, forget_bias: float = 1.0) -> nn.Module:
+          dropout: float = 0.0, residual: bool = False, forget_bias: float = 1.0,
+          cell_options: dict | None = None) -> nn.Module:
     """A recurrent stack: `output, h_n = m(x, hx=None, lengths=None)`, shapes as torch.nn.
 
     dropout: on the outputs of every layer but the last, in training mode (as torch.nn).
@@ -59,13 +74,19 @@ def build(arch: str, input_size: int, hidden_size: int, *, backend: str = "fused
         its input width differs in general. With layers=1 it changes nothing.
     forget_bias: lstm only (the options a cell takes are `CELLS.get(arch).options`; other
         cells ignore it).
+    cell_options: the cell's model options (`CellSpec.model_options`: rnn's activation,
+        jordan's jordan_feedback), each at its default when not given; a key the cell does not
+        take is refused. jordan_feedback prediction needs the head: a SequenceModel builds it.
     """
     spec = CELLS.get(arch)
     if backend not in BACKENDS:
         raise unknown("backend", backend, BACKENDS)
-    if backend not in backends_for(arch):
-        raise UsageError(f"cell {arch!r} has no {backend} backend "
-                         f"(backends for {arch}: {', '.join(backends_for(arch))})")
+    spec = spec.configured(**(cell_options or {}))
+    if spec.feeds_prediction:
+        raise UsageError(f"cell {arch!r} with {spec.variant} feeds back the head's prediction: "
+                         "build a SequenceModel (rnnbench.models.heads), not a bare stack")
+    if backend == "fused" and spec.fused is None:
+        raise no_backend(arch, backend, cell_options)
     for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("layers", layers)):
         if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
             raise UsageError(f"{name} must be a positive integer, got {value!r}")
@@ -222,17 +243,18 @@ class _Batch:
 
 
 class _RNNScan(torch.autograd.Function):
-    """h_t = act(gx_t + W_hh h_{t-1}), gx = W_ih x + b_ih + b_hh; act = tanh or relu."""
+    """h_t = act(gx_t + W_hh h_{t-1}), gx = W_ih x + b_ih + b_hh; act an Activation (tanh,
+    sigmoid, relu): applied in place per step, its slope act'(z) = f(h_t) taken from the
+    outputs in the backward pass."""
 
     @staticmethod
-    def forward(ctx, gx, h0, w_hh, relu: bool, seq: _Batch):
+    def forward(ctx, gx, h0, w_hh, act: Activation, seq: _Batch):
         T, B, H = gx.shape
         out = seq.buffer(gx, T, B, H)
         h, wt = h0, w_hh.t()
         for t, b in enumerate(seq.steps(T, B)):
-            h = torch.addmm(gx[t, :b], h[:b], wt, out=out[t, :b])
-            h.relu_() if relu else h.tanh_()
-        ctx.relu, ctx.seq = relu, seq
+            h = act.inplace(torch.addmm(gx[t, :b], h[:b], wt, out=out[t, :b]))
+        ctx.act, ctx.seq = act, seq
         ctx.save_for_backward(out, h0, w_hh)
         return out, seq.final(out)
 
@@ -241,7 +263,7 @@ class _RNNScan(torch.autograd.Function):
     def backward(ctx, dout, dh_n):
         out, h0, w_hh = ctx.saved_tensors
         T, B, H = out.shape
-        dact = (out > 0).to(out.dtype) if ctx.relu else 1 - out * out
+        dact = ctx.act.slope(out)
         dpre = ctx.seq.buffer(out, T, B, H)
         dh = dh_n.clone(memory_format=torch.contiguous_format)
         steps = ctx.seq.steps(T, B)
@@ -410,10 +432,10 @@ class _GRUScan(torch.autograd.Function):
         return dgx, dh, dgh.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), dgh.sum((0, 1)), None, None
 
 
-def _rnn_fast(relu: bool):
+def _rnn_fast(act: Activation):
     def run(x, state, p, seq):
         gx = F.linear(x, p["weight_ih"], p["bias_ih"] + p["bias_hh"])
-        out, h = _RNNScan.apply(gx, state[0], p["weight_hh"], relu, seq)
+        out, h = _RNNScan.apply(gx, state[0], p["weight_hh"], act, seq)
         return out, (h,)
     return run
 
@@ -435,7 +457,9 @@ def _gru_fast(x, state, p, seq):
     return out, (h,)
 
 
-FAST = {"rnn": _rnn_fast(False), "irnn": _rnn_fast(True), "lstm": _lstm_fast, "gru": _gru_fast}
+# The fast path of each cell by its configuration's key (CellSpec.key: "rnn", "rnn[activation=relu]").
+FAST = {**{RNN.configured(activation=a).key: _rnn_fast(act) for a, act in ACTIVATIONS.items()},
+        "irnn": _rnn_fast(ACTIVATIONS["relu"]), "lstm": _lstm_fast, "gru": _gru_fast}
 
 
 def _unroll(step, gx, state, p, valid, probes):
@@ -557,8 +581,8 @@ class CellRecurrent(_Stack, nn.Module):
         """One layer, one direction, over the sorted batch -> output, final state, states."""
         flip = seq.flip if reverse else (lambda t: t)
         x = flip(x)
-        if not return_states and self.arch in FAST:
-            out, state = FAST[self.arch](x, state, p, seq)
+        if not return_states and self.spec.key in FAST:
+            out, state = FAST[self.spec.key](x, state, p, seq)
             return flip(out), state, None
         leaves = probes = None
         if return_states:   # leaves in the caller's order; probes in the loop's (sorted, flipped)

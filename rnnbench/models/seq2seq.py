@@ -9,8 +9,14 @@ r"""Encoder-decoder RNNs (lecture notes, seq2seq): variants, attention, greedy a
 Variants (registry VARIANTS; `model_params["variant"]`):
   plain      the encoder's final state initialises the decoder (Sutskever et al. 2014).
   peeking    as plain, and the context c = the encoder's final top-layer state is also fed,
-             concatenated to the previous token, to every decoder step (Cho et al. 2014;
-             Keras' addition_rnn RepeatVector design is this family).
+             concatenated to the previous token, to every decoder step (Cho et al. 2014).
+  repeat     the context c is the decoder's ONLY input, the same at every step, and the
+             decoder starts from zeros: Keras' addition_rnn (RepeatVector), the course lab's
+             learning to add. The decoder reads no previous token, so teacher forcing and
+             beam search do not apply (refused: greedy decoding is its decoder):
+
+                 x_1..x_S -> encoder RNN -> c = h_S --repeat--> [c, c, ..., c] -> decoder RNN
+                                                                  (h_0 = 0)    -> s_1..s_T -> readout
   attention  as plain, and at each step c_t = sum_s a_ts h_s over all encoder outputs with
              a_t = softmax_s(score(s_t, h_s)) over the valid (unpadded) positions;
              the readout is tanh(W_c [c_t; s_t]) (Luong et al. 2015, global attention).
@@ -27,6 +33,9 @@ layers as the encoder. Teacher forcing (`Seq2Seq.forward(teacher_forcing=p)`) fe
 ground-truth previous token with probability p per token (Bengio et al. 2015's scheduled
 sampling; p = 1: one fused decoder call; p = 0: free running), p optionally decayed by a
 `tf_decay` schedule.
+
+Input: `onehot` feeds tokens as one-hot vectors (no embedding parameters; the lab's and
+Keras' input, <pad> all zeros) instead of a learnt embedding of width `embed`.
 
 Decoding: `greedy_decode` and `beam_search` (batched: the beams of all examples of a
 batch are rows of one tensor, reordered by index_select; no Python loop over examples),
@@ -58,12 +67,15 @@ class Variant:
     description: str
     peek: bool = False     # context concatenated to every decoder input
     attend: bool = False   # attention over all encoder outputs
+    repeat: bool = False   # the context is the decoder's only input (no previous token, h_0 = 0)
 
 
 VARIANTS: Registry[Variant] = Registry("seq2seq variant")
 for _v in (Variant("plain", "the encoder's final state initialises the decoder"),
            Variant("peeking", "plain + the context vector fed to every decoder step", peek=True),
-           Variant("attention", "plain + attention over all encoder outputs (--attention)", attend=True)):
+           Variant("attention", "plain + attention over all encoder outputs (--attention)", attend=True),
+           Variant("repeat", "the encoder's final state repeated as the decoder's only input "
+                             "(Keras addition_rnn, the lab's)", repeat=True)):
     VARIANTS.add(_v.name, _v)
 
 ATTENTIONS: Registry[type] = Registry("attention")
@@ -120,10 +132,11 @@ TF_DECAYS = ("none", "linear:STEPS", "exp:RATE", "sigmoid:K")
 @dataclass(frozen=True)
 class Options:
     """The valid `model_params` of a seq2seq run (unknown keys are a UsageError)."""
-    variant: str = "plain"            # plain | peeking | attention
+    variant: str = "plain"            # plain | peeking | attention | repeat
     attention: str = "multiplicative" # or additive (variant attention only); multiplicative is one
                                       # bmm (no [B, T, S, D] tanh) and learnt addition faster here
     embed: int = 32                   # token embedding width (12-symbol vocabularies need few)
+    onehot: bool = False              # tokens one-hot instead of embedded (the lab's input); no embed then
     teacher_forcing: float = 1.0      # P(feed the true previous token) in training; 1 = always
     tf_decay: str = "none"            # schedule of P over steps: none, linear:N, exp:R, sigmoid:K
     beam: int = 1                     # beam width of test decoding; 1 = greedy
@@ -161,6 +174,10 @@ def parse_options(model_params: dict[str, Any] | None) -> Options:
         raise UsageError(f"beam width {o.beam!r} is invalid (valid: a positive integer; 1 = greedy)")
     if not _is_int(o.embed) or o.embed < 1:
         raise UsageError(f"embed {o.embed!r} is invalid (valid: a positive integer)")
+    if not isinstance(o.onehot, bool):
+        raise UsageError(f"onehot {o.onehot!r} is invalid (valid: true, false)")
+    if o.onehot and "embed" in given:
+        raise UsageError(f"embed {o.embed!r} is unused with onehot: true (valid: leave embed out, or onehot: false)")
     tf = _number(o.teacher_forcing)
     if tf is None or not 0.0 <= tf <= 1.0:
         raise UsageError(f"teacher_forcing {o.teacher_forcing!r} is invalid (valid: a probability in [0, 1])")
@@ -176,7 +193,20 @@ def parse_options(model_params: dict[str, Any] | None) -> Options:
     if not ok:
         raise UsageError(f"tf_decay {decay!r} is invalid (valid: {', '.join(TF_DECAYS)}; "
                          f"STEPS > 0, 0 < RATE <= 1, K >= 1)")
+    if VARIANTS.get(str(o.variant)).repeat:   # its decoder reads no previous token
+        _check_feedback(o.variant, beam=o.beam)
+        if tf != 1.0 or decay != "none":
+            raise UsageError(f"teacher_forcing {tf:g} / tf_decay {decay!r} do not apply to variant {o.variant!r}: "
+                             "its decoder reads no previous token (valid: teacher_forcing 1, tf_decay none)")
     return dataclasses.replace(o, teacher_forcing=tf, length_norm=ln, tf_decay=decay)
+
+
+def _check_feedback(variant: str, beam: int) -> None:
+    """Beam search re-ranks choices through their effect on later steps; a decoder that reads no
+    previous token (variant repeat) has none: every hypothesis shares one state."""
+    if beam != 1 and VARIANTS.get(variant).repeat:
+        raise UsageError(f"beam width {beam!r} needs a decoder that reads its previous token; variant "
+                         f"{variant!r} reads none (valid: beam 1 = greedy)")
 
 
 def _is_int(v) -> bool:
@@ -194,6 +224,21 @@ def _number(v) -> float | None:
 
 
 # ---------------------------------------------------------------------------- the model
+class OneHot(nn.Module):
+    """Token ids [B, T] -> one-hot vectors [B, T, V], <pad> all zeros; no parameters (a fixed
+    identity table, a buffer: it follows .to(dtype/device) and is not in the state_dict)."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        table = torch.eye(vocab)
+        table[PAD] = 0.0
+        self.register_buffer("table", table, persistent=False)
+        self.embedding_dim = vocab
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return nn.functional.embedding(tokens, self.table)
+
+
 def _map_state(state, fn):
     """Apply fn to a state tensor or to each tensor of a state tuple (lstm: (h, c))."""
     return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
@@ -221,7 +266,9 @@ class Seq2Seq(nn.Module):
     arch, backend, bidirectional, layers, dropout, residual, forget_bias: as
     `rnnbench.models.build`, for the encoder (the decoder is unidirectional, of width
     hidden * (2 if bidirectional else 1), with as many layers). src_vocab / tgt_vocab:
-    token ids, 0 = <pad>, 1 = <s>, 2 = </s>. embed: token embedding width.
+    token ids, 0 = <pad>, 1 = <s>, 2 = </s>. embed: token embedding width; onehot: one-hot
+    tokens instead (no embedding). Variant repeat has no target embedding (its decoder reads
+    no token): its decoder's input is the context alone, of width hidden * dirs.
 
         logits = m(src, lengths, tgt_in, teacher_forcing=1.0)     # training, [B, T, V]
         mem = m.encode(src, lengths); logp, state, w = m.step(tokens, mem.state, mem)
@@ -229,7 +276,7 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, arch: str, src_vocab: int, tgt_vocab: int, hidden: int = 128, *,
                  variant: str = "plain", attention: str = "multiplicative", embed: int = 32,
-                 backend: str = "fused", bidirectional: bool = False, layers: int = 1,
+                 onehot: bool = False, backend: str = "fused", bidirectional: bool = False, layers: int = 1,
                  dropout: float = 0.0, residual: bool = False, forget_bias: float = 1.0):
         super().__init__()
         self.variant = VARIANTS.get(variant)
@@ -239,10 +286,17 @@ class Seq2Seq(nn.Module):
         kw = dict(backend=backend, layers=layers, batch_first=True, dropout=dropout, residual=residual)
         if arch == "lstm":
             kw["forget_bias"] = forget_bias
-        self.src_embed = nn.Embedding(src_vocab, embed, padding_idx=PAD)
-        self.tgt_embed = nn.Embedding(tgt_vocab, embed, padding_idx=PAD)
-        self.encoder = build(arch, embed, hidden, bidirectional=bidirectional, **kw)
-        self.decoder = build(arch, embed + (D if self.variant.peek else 0), D, **kw)
+        self.onehot = bool(onehot)
+        tokens = OneHot if onehot else (lambda v: nn.Embedding(v, embed, padding_idx=PAD))
+        self.src_embed = tokens(src_vocab)
+        self.encoder = build(arch, self.src_embed.embedding_dim, hidden, bidirectional=bidirectional, **kw)
+        if self.variant.repeat:        # the decoder reads the context alone: no target embedding
+            self.tgt_embed = None
+            dec_in = D
+        else:
+            self.tgt_embed = tokens(tgt_vocab)
+            dec_in = self.tgt_embed.embedding_dim + (D if self.variant.peek else 0)
+        self.decoder = build(arch, dec_in, D, **kw)
         if self.variant.attend:
             self.attention = ATTENTIONS.get(attention)(D)
             self.combine = nn.Linear(2 * D, D)
@@ -264,6 +318,8 @@ class Seq2Seq(nn.Module):
         state = _map_state(h_n, self._bridge)
         top = state[0] if isinstance(state, tuple) else state
         mask = torch.arange(S)[None, :] < lengths[:, None]
+        if self.variant.repeat:         # Keras' decoder starts from zeros; the context is its input
+            state = _map_state(state, torch.zeros_like)
         mem = Memory(outputs, mask.to(src.device), state, top[-1])
         if self.variant.attend:
             mem.keys = self.attention.keys(outputs)
@@ -278,6 +334,8 @@ class Seq2Seq(nn.Module):
 
     # ---- decoder -----------------------------------------------------------------
     def _inputs(self, tokens: torch.Tensor, mem: Memory) -> torch.Tensor:   # [B, T] -> [B, T, E(+D)]
+        if self.variant.repeat:         # RepeatVector: the context at every step, the tokens unread
+            return mem.context[:, None, :].expand(-1, tokens.shape[1], -1)
         e = self.tgt_embed(tokens)
         if self.variant.peek:
             e = torch.cat([e, mem.context[:, None, :].expand(-1, tokens.shape[1], -1)], -1)
@@ -306,7 +364,7 @@ class Seq2Seq(nn.Module):
         true token with probability p, else the model's own previous argmax.
         """
         mem = self.encode(src, lengths)
-        if teacher_forcing >= 1.0:
+        if teacher_forcing >= 1.0 or self.variant.repeat:    # repeat: no token fed, so no feedback
             s, _ = self.decoder(self._inputs(tgt_in, mem), mem.state)
             logits, w = self._readout(s, mem)
         else:
@@ -394,6 +452,8 @@ def beam_search(model, src: torch.Tensor, lengths: torch.Tensor | None, max_len:
     """
     if not _is_int(beam) or beam < 1:
         raise UsageError(f"beam width {beam!r} is invalid (valid: a positive integer; 1 = greedy)")
+    if getattr(model, "variant", None) is not None:
+        _check_feedback(model.variant.name, beam)
     K = beam
     B, dev = src.shape[0], src.device
     mem = model.encode(src, lengths).repeat(K)

@@ -8,6 +8,8 @@
     transformer  a small encoder with sinusoidal positions; causal  (Vaswani et al. 2017)
                  for per-step tasks, bidirectional for many_to_one
     window-mlp   an MLP on the last k inputs                        (the course notes' baseline)
+    ntm          an LSTM controller with an external memory, one   (Graves, Wayne & Danihelka 2014)
+                 read and one write head (models/ntm.py)
 
 `MODELS` registers them beside `CELLS`; `ARCHS` looks a name up in either (an unknown name's
 error lists both). `hidden` sets the width C (a TCN's channels, the Transformer's d_model, the
@@ -34,6 +36,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from ..errors import UsageError, choices, unknown
 from ..registry import Registry
 from .cells import CELLS
+from . import ntm
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class ModelSpec:
     task_defaults: dict = field(default_factory=dict)     # task -> {option: value}: the source's settings
     width_multiple_of: str | None = None   # the option the width must be a multiple of (nhead)
     layers: bool = True            # whether the run's `layers` sets its depth (tcn: `levels` does)
+    check: Callable | None = field(default=None, repr=False, compare=False)  # options -> None; UsageError if
+                                                                             # they cannot go together
     field: Callable | None = field(default=None, repr=False, compare=False)  # options -> receptive field
 
     def describe(self) -> dict[str, Any]:
@@ -290,6 +295,25 @@ def cell_model_params(arch: str, input_size: int, hidden: int, output_size: int,
     return CELLS.get(arch).n_params(input_size, hidden, layers, bidirectional) + (hidden * dirs + 1) * output_size
 
 
+def check_match(v) -> None:
+    """model_params match: a cell name (its SequenceModel's count at the run's sizes) or a count."""
+    if not (_positive_int(v) or (isinstance(v, str) and v in CELLS)):
+        raise UsageError(f"model_params match must be a cell ({choices(CELLS.names())}) or a "
+                         f"positive parameter count, got {v!r}")
+
+
+def matched_hidden(arch: str, match, input_size: int, hidden: int, output_size: int, layers: int = 1,
+                   bidirectional: bool = False) -> int:
+    """The hidden size at which cell `arch`'s SequenceModel has as many parameters as `match` (a
+    cell, at `hidden` and the same layers and directions, or a count): model_params match for a
+    cell (mingru against gru, say: the min-RNNs have no W_hh, so at the same hidden they are 1/4
+    to 1/20 of the gated cells on a 2-feature input)."""
+    check_match(match)
+    target = match if not isinstance(match, str) else \
+        cell_model_params(match, input_size, hidden, output_size, layers, bidirectional)
+    return match_params(target, lambda h: cell_model_params(arch, input_size, h, output_size, layers, bidirectional))
+
+
 # ------------------------------------------------------------------ options and building
 def _positive_int(v) -> bool:
     return not isinstance(v, bool) and isinstance(v, Integral) and v >= 1
@@ -303,11 +327,11 @@ def check_params(arch: str, model_params: dict[str, Any]) -> None:
         if k not in valid:
             raise UsageError(f"unknown model_params key {k!r} for {arch} (valid: {choices(valid)})")
         if k == "match":
-            if not (_positive_int(v) or (isinstance(v, str) and v in CELLS)):
-                raise UsageError(f"model_params match must be a cell ({choices(CELLS.names())}) or a "
-                                 f"positive parameter count, got {v!r}")
+            check_match(v)
         elif not (_positive_int(v) or (v is None and spec.options[k] is None)):
             raise UsageError(f"model_params {k} of {arch} must be a positive integer, got {v!r}")
+    if spec.check is not None:
+        spec.check({**spec.options, **{k: v for k, v in model_params.items() if k != "match"}})
 
 
 def check_run(cfg, task_cls) -> None:
@@ -315,8 +339,8 @@ def check_run(cfg, task_cls) -> None:
     recurrent-only settings, and bad model_params. tcn's depth is `levels`: it refuses a `layers`
     other than 1 and the task's default (a lab task's 2 layers are its RNNs', not a choice)."""
     arch = cfg.arch
-    if task_cls.kind not in ("many_to_one", "many_to_many"):
-        raise UsageError(f"{arch} runs many_to_one and many_to_many tasks; task {task_cls.name!r} is "
+    if task_cls.kind not in ("many_to_one", "many_to_many", "one_to_many"):
+        raise UsageError(f"{arch} runs many_to_one, many_to_many and one_to_many tasks; task {task_cls.name!r} is "
                          f"{task_cls.kind} (an encoder-decoder of cells: --arch {choices(CELLS.names())})")
     spec = MODELS.get(arch)
     for bad, why in ((cfg.bidirectional, "bidirectional is a recurrent stack's setting (the transformer is "
@@ -419,3 +443,10 @@ MODELS.add("window-mlp", ModelSpec(
     "then the run's layers - 1 more relu(W h + b); y = head(h_t): at the last step, or every t",
     "the non-sequential baseline of the course notes (a fixed window fed to an MLP)",
     WindowMLP, width="hidden units", options={"window": 10}, field=lambda o: o["window"]))
+MODELS.add("ntm", ModelSpec(
+    "ntm", "Neural Turing Machine (LSTM controller, one read and one write head)",
+    ntm.describe(),
+    "Graves, Wayne & Danihelka 2014, Neural Turing Machines (arXiv:1410.5401); memory init as "
+    "Collier & Smith 2018, Implementing Neural Turing Machines",
+    ntm.NTM, width="controller LSTM units",
+    options={"memory_slots": 128, "memory_width": 20, "shift_range": 1}, check=ntm.check_options))

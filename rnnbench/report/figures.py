@@ -148,7 +148,8 @@ def longdep(lt: pd.DataFrame, colors: dict) -> Figure | None:
             continue
         for arch, h in g.groupby("arch", sort=True):
             h = h.sort_values("seq_len")
-            _marks(ax, h["seq_len"].to_numpy(float), h, colors.get(arch, "0.3"), lw=1.4, label=arch)
+            c = colors.get(arch, colors.get(arch.split(" (")[0], "0.3"))    # an arm: its arch's colour
+            _marks(ax, h["seq_len"].to_numpy(float), h, c, lw=1.4, label=arch)
         base = g.groupby("seq_len")["baseline"].mean()
         ax.plot(base.index, base.values, ls="--", color="0.35", lw=1, label="baseline")
         ax.set_xlabel("sequence length T")

@@ -68,6 +68,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("lstm-gru", "LSTM vs GRU", "LSTM vs GRU"),
     ("long-dependencies", "Long dependencies", "Long dependencies"),
     ("beyond", "Beyond recurrence", "Beyond recurrence"),
+    ("systems", "Agreement, memory", "Agreement and external memory"),
     ("grid", "Grid", "The whole grid"),
     ("curves", "Learning curves", "Learning curves"),
     ("gradients", "Gradient flow", "Gradient flow"),
@@ -393,6 +394,14 @@ def beyond_section(inp: Inputs, w: Writer, verdicts=(), method: str = "welch") -
         "steps to solve (reached)": [_solve_text(x, r) for x, r in zip(bt["steps_to_solve"], bt["reached"])],
         "params": bt["n_params"], "ms/step": bt["ms_per_step"], "device/threads": bt["where"]})
     _add(s, w.table("beyond_recurrence", bt, shown, sortable=True))
+    mt = beyond.matched_throughput(inp.throughput)
+    if len(mt):
+        _add(s, w.table("beyond_matched_throughput", mt, mt.rename(columns={
+            "match_hidden": "sized to hidden", "input_size": "input", "speed_vs_match": "speed vs matched fused"}),
+            title="Throughput at the same parameter count",
+            note=f"`rnnbench throughput --match {mt['match'].iloc[0]}` (the config's sweep, alone): every model at the "
+                 "width with as many parameters as that cell's stack at the given hidden; forward + backward ms "
+                 "per batch; speed relative to that cell's fused kernel (> 1: faster)."))
     have = {c.name: (c, v) for c, v in verdicts}
     missing = [n for n in beyond.CLAIM_NAMES if n not in have]     # the grid did not name them: evaluated here
     if missing:
@@ -402,6 +411,35 @@ def beyond_section(inp: Inputs, w: Writer, verdicts=(), method: str = "welch") -
     _add(s, w.table("beyond_claims", rows, title="The claims",
                     note="Decided from these runs (rnnbench/claims/beyond.py); the numbers behind each are in the "
                          "summary's claims table where the grid names the claim."))
+    return s
+
+
+def systems_section(inp: Inputs, w: Writer, verdicts=(), method: str = "welch") -> Section:
+    """The lecture notes' remaining systems (issue 19): subject-verb agreement against the number of
+    attractors (rnnbench/claims/agreement.py), and the claims' verdicts (the report's own where it
+    evaluated them, else evaluated here)."""
+    from ..claims import agreement
+    s = section("systems",
+                "Subject-verb agreement (Linzen, Dupoux & Goldberg 2016) on generated sentences whose test split "
+                "is balanced by the number of attractors (intervening nouns of the other number): accuracy at "
+                "each number of attractors per architecture, mean over seeds (std in the CSV); the overall "
+                "metric and the trivial baseline beside it.")
+    at = agreement.table(inp.runs)
+    if not len(at):
+        return s.nodata("no runs of agreement or agreement-lm")
+    cols = [c for c in at.columns if c.startswith("attractors_") and not c.endswith("_std")]
+    shown = at[["task", "arch", "n", "metric", "overall", "baseline", *cols]].rename(
+        columns={c: f"{c.split('_')[1]} attractors" for c in cols})
+    _add(s, w.table("agreement_by_attractors", at, shown, sortable=True))
+    have = {c.name: (c, v) for c, v in verdicts}
+    missing = [n for n in agreement.CLAIM_NAMES if n not in have]
+    if missing:
+        have.update((c.name, (c, v)) for c, v in claimlib.evaluate(inp.runs, inp.gradients, method, names=missing))
+    rows = pd.DataFrame([{"claim": n, "text": have[n][0].text, "source": have[n][0].source,
+                          "status": have[n][1].status, "evidence": have[n][1].evidence}
+                         for n in agreement.CLAIM_NAMES])
+    _add(s, w.table("agreement_claims", rows, title="The claims",
+                    note="Decided from these runs (rnnbench/claims/agreement.py)."))
     return s
 
 
@@ -517,14 +555,16 @@ def seq2seq_section(inp: Inputs, w: Writer) -> Section:
 
 def lab_section(inp: Inputs, w: Writer) -> Section:
     s = section("lab", "Each task of the course-lab family: its test metric and training wall time next to the "
-                "time a source quotes for it (the lab's notes, for its own Keras runs on unnamed hardware).")
+                "time a source quotes for it (the lab's notes, for its own Keras runs on unnamed hardware). The "
+                "ratio is given only for runs at the quoted setting; the others say what differs.")
     lt = tables.lab_table(inp.runs)
     if not len(lt):
         return s.nodata("no runs of the lab's tasks (task_family course-lab)")
     shown = pd.DataFrame({"lab task": lt["task_title"], "task": lt["task"], "arch": lt["arch"],
                           "metric": lt["metric"], "mean ± std (n)": _pm(lt),
                           "wall time, s": lt["train_seconds"], "quoted time, s": lt["reference_seconds"],
-                          "ratio": lt["ratio_to_reference"], "quoted by": lt["reference_source"],
+                          "ratio": lt["ratio_to_reference"], "setting": lt["setting"],
+                          "quoted by": lt["reference_source"],
                           "device": lt["device"], "threads": lt["threads"]})
     _add(s, w.table("lab", lt, shown), w.figure("lab_times", lt, salt="labtimes"))
     for task, arch, path in _first_files(inp, "samples.txt"):
@@ -602,7 +642,8 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
     builders = [("summary", lambda: summary_section(inp, verdicts, w, elsewhere)),
                 ("lstm-gru", lambda: comparison_section(inp, w, method)),
                 ("long-dependencies", lambda: longdep_section(inp, w, colors)),
-                ("beyond", lambda: beyond_section(inp, w, verdicts, method)), ("grid", lambda: grid_section(inp, w)),
+                ("beyond", lambda: beyond_section(inp, w, verdicts, method)),
+                ("systems", lambda: systems_section(inp, w, verdicts, method)), ("grid", lambda: grid_section(inp, w)),
                 ("curves", lambda: curves_section(inp, w, colors)),
                 ("gradients", lambda: gradients_section(inp, w, colors)), ("seq2seq", lambda: seq2seq_section(inp, w)),
                 ("lab", lambda: lab_section(inp, w)), ("throughput", lambda: throughput_section(inp, w)),

@@ -75,7 +75,7 @@ def _short(col: str, cols: Iterable[str]) -> str:
 def condition_columns(df: pd.DataFrame, drop: Iterable[str] = ()) -> list[str]:
     """Columns that define "like with like", minus `drop` (column names or last parts):
     layers, hidden, bidirectional, then task params, model params, training options."""
-    drop = set(drop)
+    drop = set(drop) | {MODEL_PARAMS + k for k in arm_keys()}
     cols = [c for c in TOP_CONDITION if c in df.columns]
     cols += sorted((c for c in df.columns if c.startswith("params.")),      # task, model, then training params
                    key=lambda c: ({"task_params": 0, "model_params": 1, "train": 2}.get(c.split(".")[1], 3), c))
@@ -100,6 +100,27 @@ def with_condition(df: pd.DataFrame, drop: Iterable[str] = ()) -> pd.DataFrame:
             labels[k] = ", ".join(f"{short[c]}={v}" for c, v in vals if v != "None")
     out["condition"] = labels
     return out
+
+
+def arm_keys() -> tuple[str, ...]:
+    """The model_params that are a model's own settings, not the condition: `match`, every option
+    of the zoo's sequence models (window, levels, ...) and of the cells (rnn's activation,
+    jordan's jordan_feedback), by the registries. One arch's setting never makes two archs unlike:
+    condition_columns leaves them out, `arms` names them in the arm."""
+    from ..models.zoo import CELLS, MODELS     # the registries import torch: only when asked
+    return ("match", *sorted({k for _, spec in MODELS.items() for k in spec.options}
+                             | {k for _, c in CELLS.items() for k in getattr(c, "model_options", {})}))
+
+
+def arms(df: pd.DataFrame, drop: Iterable[str] = ()) -> pd.DataFrame:
+    """with_condition without the arms' own settings (arm_keys) and `drop`, plus `_set` (those
+    settings given, {key: text}) and `_arm`: the arch with them ("tcn (match=lstm)"), so that a
+    TCN sized to LSTM's count and the LSTM it is sized to share one condition."""
+    cols = [MODEL_PARAMS + k for k in arm_keys() if MODEL_PARAMS + k in df.columns]
+    given = [{c[len(MODEL_PARAMS):]: _fmt(v) for c, v in zip(cols, vals) if _fmt(v) != "None"}
+             for vals in zip(*(df[c].tolist() for c in cols))] if cols else [{} for _ in range(len(df))]
+    label = [f"{a} ({', '.join(f'{k}={v}' for k, v in d.items())})" if d else a for a, d in zip(df["arch"], given)]
+    return with_condition(df.assign(_arm=label, _set=given), drop=[*cols, *drop])
 
 
 # ---- summary -----------------------------------------------------------------------
@@ -204,14 +225,16 @@ LONGDEP_COLUMNS = ["task", "condition", "arch", "seq_len", "metric", "direction"
 
 def longdep_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Metric vs sequence length (the record's seq_len) per architecture, for the tasks of the
-    long-dependency family; a task of fixed length (no length parameter) keeps T = nan."""
+    long-dependency family; a task of fixed length (no length parameter) keeps T = nan. An arch
+    with its own settings is one arm ("tcn (match=lstm)", `arms`) beside the cells it is
+    compared with, in their condition."""
     sub = runs[runs["task_family"] == LONG_DEPENDENCY]
     if not len(sub):
         return pd.DataFrame(columns=LONGDEP_COLUMNS)
-    sub = pd.concat([with_condition(g, drop=length_columns(g)) for _, g in sub.groupby("task")])
+    sub = pd.concat([arms(g, drop=length_columns(g)) for _, g in sub.groupby("task")])
     sub = sub.assign(seq_len=sub["seq_len"].astype(float))   # nan: a task of fixed length
-    rows = [{"task": task, "arch": arch, "seq_len": T, **group_stats(g)}
-            for (task, _, arch, T), g in sub.groupby(["task", "cond", "arch", "seq_len"], sort=True, dropna=False)]
+    rows = [{"task": task, "arch": arm, "seq_len": T, **group_stats(g)}
+            for (task, _, arm, T), g in sub.groupby(["task", "cond", "_arm", "seq_len"], sort=True, dropna=False)]
     return pd.DataFrame(rows, columns=LONGDEP_COLUMNS)
 
 
@@ -407,18 +430,45 @@ def seq2seq_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 # ---- section 8: the course lab --------------------------------------------------------
 LAB_COLUMNS = ["task_title", "task", "arch", "metric", "runs", "n", "mean", "std", "train_seconds",
-               "reference_seconds", "ratio_to_reference", "reference_source", "reference_setting", "device",
-               "threads"]
+               "reference_seconds", "ratio_to_reference", "setting", "reference_source", "reference_setting",
+               "device", "threads"]
+
+
+def _settings(row: pd.Series) -> dict:
+    """A runs.csv row's RunConfig settings (model_params nested), for Task.quoted_setting_differs."""
+    out = {k: row[k] for k in ("layers", "hidden", "bidirectional", "backend") if k in row.index}
+    mp = {}
+    for c, v in row.items():
+        if not isinstance(c, str) or not c.startswith("params.") or _fmt(v) == "None":
+            continue
+        group, key = c.split(".", 2)[1:]
+        if group == "train":
+            out[key] = v
+        elif group == "model_params":
+            mp[key] = v
+    out["model_params"] = mp
+    return out
 
 
 def lab_table(runs: pd.DataFrame) -> pd.DataFrame:
     """The course lab's tasks (task_family): metric and wall time beside the time the lab quotes
-    (the record's reference_seconds, its source and setting)."""
+    (the record's reference_seconds, its source and setting). Like with like: the runs of a task
+    are grouped by whether they ran the quoted setting (the task registry's reference_params,
+    else its defaults: Task.quoted_setting_differs); the ratio to the quote is given only for
+    those that did, the others name what differs."""
+    from ..tasks import TASKS             # the registries import torch: only when asked
+    sub = runs[runs["task_family"] == COURSE_LAB]
+    if not len(sub):
+        return pd.DataFrame(columns=LAB_COLUMNS)
+    differs = ["; ".join(TASKS.get(t).quoted_setting_differs(_settings(r))) if t in TASKS else ""
+               for t, (_, r) in zip(sub["task"], sub.iterrows())]
     rows = []
-    for (task, arch), g in runs[runs["task_family"] == COURSE_LAB].groupby(["task", "arch"], sort=True):
+    for (task, arch, diff), g in sub.assign(_differs=differs).groupby(["task", "arch", "_differs"], sort=True):
         t, ref = g.loc[g["status"] == "ok", "train_seconds"].mean(), g["reference_seconds"].max()
         rows.append({"task_title": g["task_title"].iloc[0], "task": task, "arch": arch, **group_stats(g),
-                     "train_seconds": t, "reference_seconds": ref, "ratio_to_reference": t / ref,
+                     "train_seconds": t, "reference_seconds": ref,
+                     "ratio_to_reference": t / ref if not diff else math.nan,
+                     "setting": "the quoted one" if not diff else "differs: " + diff,
                      **{c: ", ".join(uniq(g[c])) for c in ("reference_source", "reference_setting", "device",
                                                             "threads")}})
     return pd.DataFrame(rows, columns=LAB_COLUMNS)

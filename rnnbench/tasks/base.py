@@ -30,12 +30,20 @@ import torch.nn.functional as F
 from ..errors import UsageError, choices
 from ..registry import Registry
 from ..models import zoo
-from ..models.heads import SequenceModel, check_recurrent_radius, set_recurrent_radius
+from ..models.cells import CELLS
+from ..models.heads import HEAD_OF_KIND, SequenceModel, check_recurrent_radius, set_recurrent_radius
 from ..models.zoo import MODELS
 
 SPLITS = ("train", "val", "test")
 # Task.family's values (documented there); the run record carries them, the report groups by them.
 FAMILIES = ("long-dependency", "course-lab", "seq2seq", "synthetic")
+# Task.kind's values: the usage patterns of the lecture notes a SequenceModel serves (its head by
+# kind: models/heads.py HEAD_OF_KIND), and seq2seq (an encoder-decoder, models/seq2seq.py). The
+# run record's task_kind (record.Kind) holds the same names.
+KINDS = (*HEAD_OF_KIND, "seq2seq")
+# The kinds with a target at every input step (y [N, T, ...] aligned with x): truncated BPTT
+# applies to them (train.py).
+PER_STEP_KINDS = ("many_to_many", "one_to_many")
 
 
 @dataclass
@@ -69,7 +77,7 @@ class Task:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
     citation: ClassVar[str] = ""
-    kind: ClassVar[str] = "many_to_one"      # many_to_one | many_to_many | seq2seq
+    kind: ClassVar[str] = "many_to_one"      # one of KINDS: many_to_one | many_to_many | one_to_many | seq2seq
     metric: ClassVar[str] = "mse"            # the primary metric, reported as `value`
     direction: ClassVar[str] = "min"         # min | max: which way is better
     solved_threshold: ClassVar[float | None] = None
@@ -89,8 +97,34 @@ class Task:
     # lab's for its tasks; the report sets measured times beside it):
     # {"seconds": float, "source": str, "setting": str}, or None.
     reference: ClassVar[dict[str, Any] | None] = None
+    # The setting that time is quoted for, as RunConfig keys (model_params nested); None: the
+    # task's defaults are it. The lab table compares a run's time with the quote only where the
+    # run ran this setting (`quoted_setting_differs`).
+    reference_params: ClassVar[dict[str, Any] | None] = None
     # Training defaults of this task (the lab's settings for lab tasks); RunConfig keys.
     defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def quoted_setting_differs(cls, settings: dict[str, Any]) -> list[str]:
+        """Where a run's settings (RunConfig keys, model_params nested; a key it lacks ran at the
+        default: None) differ from the quoted setting, as "key=value (quoted: value)"; [] where the
+        run is at it, or the task quotes no time."""
+        if cls.reference is None:
+            return []
+        want = cls.reference_params if cls.reference_params is not None else cls.defaults
+
+        def same(a, b) -> bool:
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+                return math.isclose(float(a), float(b), rel_tol=1e-9)
+            return a == b
+        out = []
+        for k, v in want.items():
+            if k == "model_params":
+                got = settings.get("model_params") or {}
+                out += [f"{mk}={got.get(mk)} (quoted: {mv})" for mk, mv in v.items() if not same(got.get(mk), mv)]
+            elif not same(settings.get(k), v):
+                out.append(f"{k}={settings.get(k)} (quoted: {v})")
+        return out
 
     @dataclass
     class Params:
@@ -126,21 +160,47 @@ class Task:
     @classmethod
     def check_model_params(cls, model_params: dict[str, Any]) -> None:
         """Refuse a model_params key this task's model does not take, naming the valid ones."""
-        valid = ("recurrent_radius",)
+        # and the cells' model options (CellSpec.model_options: rnn's activation, jordan's
+        # jordan_feedback; which cell takes which: config.resolve, models.heads.cell_model_params)
+        valid = ("recurrent_radius", "match", *sorted({k for _, c in CELLS.items() for k in c.model_options}))
         bad = [k for k in model_params if k not in valid]
         if bad:
             raise UsageError(f"unknown model_params key {bad[0]!r} for task {cls.name!r} "
                              f"(valid: {choices(valid)})")
         if "recurrent_radius" in model_params:
             check_recurrent_radius(model_params["recurrent_radius"])
+        if "match" in model_params:
+            zoo.check_match(model_params["match"])
+
+    def hidden(self, cfg) -> int:
+        """The run's hidden size, or with model_params match the one at which this task's model of
+        the cell has the matched parameter count: that of `match`'s model (a cell) at the run's
+        hidden, or the count given; embedding and head included (zoo.match_params; the record's
+        n_params gives the count)."""
+        match = cfg.model_params.get("match")
+        if match is None:
+            return cfg.hidden
+        zoo.check_match(match)
+        target = match if not isinstance(match, str) else self._count(cfg, match, cfg.hidden)
+        return zoo.match_params(target, lambda h: self._count(cfg, cfg.arch, h))
+
+    def _count(self, cfg, arch: str, hidden: int) -> int:
+        """Parameters of this task's SequenceModel of `arch` at `hidden` (built on the meta device)."""
+        kw = self.model_kwargs(cfg)
+        if arch != "lstm":
+            kw.pop("forget_bias", None)
+        with torch.device("meta"):
+            return SequenceModel(arch, self.input_size, hidden, self.output_size, head=HEAD_OF_KIND[self.kind],
+                                 vocab_size=self.vocab_size, **kw).n_params
 
     def build_model(self, cfg) -> torch.nn.Module:
         if cfg.arch in MODELS:          # a sequence model that is not a cell (models/zoo.py)
             return zoo.for_task(self, cfg)
         model = SequenceModel(
-            cfg.arch, self.input_size, cfg.hidden, self.output_size,
-            head="last" if self.kind == "many_to_one" else "every",
-            vocab_size=self.vocab_size, **self.model_kwargs(cfg))
+            cfg.arch, self.input_size, self.hidden(cfg), self.output_size,
+            head=HEAD_OF_KIND[self.kind], vocab_size=self.vocab_size,
+            cell_options=CELLS.get(cfg.arch).option_values(cfg.model_params, self.kind),  # given, else the kind's
+            **self.model_kwargs(cfg))
         if cfg.model_params.get("recurrent_radius") is not None:   # W_hh rescaled at init
             set_recurrent_radius(model, cfg.model_params["recurrent_radius"])
         return model
@@ -230,6 +290,8 @@ class Task:
         """Raise UsageError unless family, length_param and reference are well formed
         (`tasks.register` calls it, so a task with a wrong fact never registers)."""
         where = f"task {cls.name or cls.__name__!r}"
+        if cls.kind not in KINDS:
+            raise UsageError(f"{where}: unknown kind {cls.kind!r} (valid: {choices(KINDS)})")
         if cls.family not in FAMILIES:
             raise UsageError(f"{where}: unknown family {cls.family!r} (valid: {choices(FAMILIES)})")
         ints = [f.name for f in dataclasses.fields(cls.Params) if _type_name(f.type) == "int"]

@@ -6,6 +6,9 @@ addition (the lab's task 5; Keras' addition_rnn example):
     target  the digits of a + b, then </s>
     `n_train` unique problems (a+b and b+a count once, as in Keras), of which `held_out`
     are held out: half for validation, half for test.
+    The task's defaults are the fastest setting measured to 99 % (attention, batch 256, Adam
+    1e-2); the lab's own (Addition.LAB_SETTING: variant repeat, one-hot input, batch 128, Adam
+    1e-3, 50 epochs), for which its time is quoted, is workflows/config/lab.yaml's cell.
 reverse:
     source  x_1..x_L, L ~ U{min_len..max_len}, symbols uniform over `n_symbols`
     target  x_L..x_1, then </s>
@@ -107,7 +110,7 @@ class Seq2SeqTask(Task):
         self.options = parse_options(cfg.model_params)
         o = self.options
         return Seq2Seq(cfg.arch, self.vocab_size, self.vocab_size, cfg.hidden, variant=o.variant,
-                       attention=o.attention, embed=o.embed, **self.model_kwargs(cfg))
+                       attention=o.attention, embed=o.embed, onehot=o.onehot, **self.model_kwargs(cfg))
 
     @staticmethod
     def _trim(batch: Split):
@@ -188,13 +191,20 @@ class Addition(Seq2SeqTask):
     citation = "lab task 5; Keras addition_rnn example; Zaremba & Sutskever 2014"
     family = "course-lab"                # the lab's "learning to add"
     length_param = "digits"              # operand digits: queries are up to 2 digits + 1 long
-    # Quoted for the lab's setting, not this task's default (attention, batch 256, Adam 1e-2).
+    # The lab's setting (DLMAI Seq2seq/Addition.py, Keras' addition_rnn): the RunConfig keys that
+    # workflows/config/lab.yaml's addition cell sets over this task's defaults (tests hold the two
+    # equal), with the task's default parameters (3 digits, 50,000 problems, reversed query).
+    LAB_SETTING = {"hidden": 128, "layers": 1, "epochs": 50, "batch_size": 128, "optimizer": "adam",
+                   "lr": 1e-3, "clip": None, "model_params": {"variant": "repeat", "onehot": True}}
+    # Quoted for the lab's setting (LAB_SETTING), not this task's defaults (attention, batch 256, Adam 1e-2).
+    reference_params = LAB_SETTING
     reference = {"seconds": 5 * 60 + 30.0, "source": LAB_NOTES,
-                 "setting": "50 epochs, one-hot input, RNN encoder and RNN decoder (final state "
-                            "repeated), LSTM 128, 1 layer, 3 digits"}
+                 "setting": "50 epochs, batch 128, Adam 1e-3, no clipping, one-hot input, LSTM 128 encoder whose "
+                            "final state is repeated as the only input of an LSTM 128 decoder (variant repeat), "
+                            "1 layer, 3 digits, 50,000 problems reversed (workflows/config/lab.yaml's cell)"}
     accuracy_name = "char_accuracy"
     symbols = tuple("0123456789+")
-    # The lab's setting (LSTM 128, 1 layer, 3 digits, 50,000 problems, reversed query) with what
+    # The lab's sizes (LSTM 128, 1 layer, 3 digits, 50,000 problems, reversed query) with what
     # scripts/bench_addition.py measured fastest to 99 % held-out exact match: attention (the
     # plain and peeking encoder-decoders plateau near 98 % at a constant learning rate), batch
     # 256 (fewer, larger matmuls per epoch) and Adam at 1e-2 (3e-3 and 5e-3 took 2-3x the epochs).

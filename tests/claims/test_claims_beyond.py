@@ -146,6 +146,8 @@ def test_each_experiment_expands_to_its_cells(name, archs, lengths):
     arms = {}
     for c in cells:
         assert c.config["hidden"] == 32 and c.config["steps"] == {"adding": 2000, "copy": 3000}[c.task]
+        # tcn on adding at its source's lr (measured: at 0.01 it learned nothing at T = 200)
+        assert c.config["lr"] == (0.004 if (c.arch, c.task) == ("tcn", "adding") else 0.01)
         mp = c.config.get("model_params") or {}
         assert mp == ({"match": "lstm", "window": 10} if c.arch == "window-mlp" else
                       {"match": "lstm"} if c.arch in MODELS else {}), (c.arch, mp)
@@ -160,6 +162,38 @@ def test_the_three_experiments_together_are_the_beyond_config():
     cfg = yaml.safe_load((REPO / "workflows" / "config" / "beyond.yaml").read_text())
     assert cfg["claims"] == list(beyond.CLAIM_NAMES)
     assert len(G.expand(cfg)) == 81
+    from rnnbench.claims.base import grid
+    assert grid(cfg["claims"])["throughput"] == beyond.MATCHED_SWEEP      # timed at LSTM's count
+
+
+def test_matched_throughput_table_relates_each_model_to_the_matched_fused_kernel(tmp_path):
+    """Sweep rows of `rnnbench throughput --match lstm`: the table keeps the matched rows, ms per
+    forward+backward, and the speed relative to LSTM's fused kernel at the same shape; the section
+    shows it."""
+    base = {"pass": "forward_backward", "batch": 50, "seq_len": 200, "input_size": 2, "match": "lstm",
+            "match_hidden": 32, "threads": 1, "device": "cpu"}
+    sweep = pd.DataFrame([{**base, "arch": "lstm", "backend": "fused", "hidden": 32, "n_params": 4608, "seconds": 0.010},
+                          {**base, "arch": "mingru", "backend": "cell", "hidden": 768, "n_params": 4608,
+                           "seconds": 0.040},
+                          {**base, "arch": "lstm", "backend": "fused", "hidden": 32, "n_params": 4608, "seconds": 1.0,
+                           "pass": "forward"}])
+    t = beyond.matched_throughput(sweep).set_index("arch")
+    assert list(t.index) == ["lstm", "mingru"]
+    assert t.loc["mingru", "ms"] == pytest.approx(40.0) and t.loc["mingru", "speed_vs_match"] == pytest.approx(0.25)
+    assert t.loc["lstm", "speed_vs_match"] == pytest.approx(1.0)
+    assert not len(beyond.matched_throughput(sweep.drop(columns=["match"])))
+    from rnnbench.report import html
+    from rnnbench.report.inputs import Inputs
+    empty = pd.DataFrame()
+    inp = Inputs(results_dir=tmp_path, runs=make_runs(window(models=("lstm", "mingru"))), curves=empty,
+                 gradients=empty, throughput=sweep, asv=empty)
+    w = html.Writer(tmp_path, jobs=1)
+    try:
+        s = html.beyond_section(inp, w, ())
+    finally:
+        w.close()
+    assert "Throughput at the same parameter count" in [b.title for b in s.blocks]
+    assert (tmp_path / "beyond_matched_throughput.csv").is_file()
 
 
 # ---- the report's section ----------------------------------------------------------------------

@@ -195,7 +195,7 @@ def test_the_schema_fills_a_present_throughput_block_only():
     assert "throughput" not in p.validated(tiny)          # no key: no sweep, nothing new to run
     t = p.validated({**tiny, "throughput": {"hidden": [32]}})["throughput"]
     assert t == {"hidden": [32], "arch": ["lstm", "gru"], "backend": ["fused", "cell"], "batch": 50, "seq_len": 50,
-                 "input": 1, "rounds": 5, "repeat": 3, "threads": 1, "device": "cpu"}
+                 "input": 1, "rounds": 5, "repeat": 3, "threads": 1, "device": "cpu", "match": None}
 
 
 @pytest.mark.slow

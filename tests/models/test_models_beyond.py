@@ -33,16 +33,18 @@ def _sequential(arch, gx, h0):
 
 
 @pytest.mark.parametrize("arch", MIN)
+@pytest.mark.parametrize("scan", minrnn.SCANS)
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, F32)])
-def test_parallel_scan_is_the_sequential_step(arch, dtype, tol):
-    """The log-space scan over gx [T, B, G*H] = the step looped over t: every h_t and the
-    gradients into gx and h0 (h0 of either sign: it stays out of the logarithm)."""
+def test_parallel_scan_is_the_sequential_step(arch, scan, dtype, tol):
+    """Either scan (log space, or the linear recurrence as one autograd node with its own
+    backward) over gx [T, B, G*H] = the step looped over t: every h_t and the gradients into gx
+    and h0 (h0 of either sign: it stays out of the logarithm)."""
     g = torch.Generator().manual_seed(0)
     G = CELLS.get(arch).n_gates
     gx = (torch.randn(T, B, G * H, generator=g, dtype=dtype) * 2).requires_grad_()
     h0 = torch.randn(B, H, generator=g, dtype=dtype).requires_grad_()
     w = torch.randn(T, B, H, generator=g, dtype=dtype)
-    seq, par = _sequential(arch, gx, h0), minrnn.PARALLEL[arch](gx, h0)
+    seq, par = _sequential(arch, gx, h0), minrnn.PARALLEL[arch](gx, h0, scan)
     assert torch.allclose(par, seq, rtol=tol, atol=tol)
     grads_seq = torch.autograd.grad((seq * w).sum(), (gx, h0))
     grads_par = torch.autograd.grad((par * w).sum(), (gx, h0))
@@ -70,6 +72,27 @@ def test_stack_fast_path_is_the_reference_loop(arch, dtype, tol):
     assert not results[0][0][17:, 1].any() and not results[0][0][1:, 2].any()   # padded steps are zero
     for a, b in zip(*results):
         assert torch.allclose(a, b, rtol=tol, atol=tol * max(1.0, float(b.detach().abs().max())))
+
+
+def test_linear_scan_gradcheck_and_the_device_choice(monkeypatch):
+    """LinearScan's hand-written backward against finite differences (a, b, h0), and the fast
+    path runs the scan SCAN_ON names for the device (here: CPU)."""
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(7, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(7, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    h0 = torch.randn(2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(minrnn.LinearScan.apply, (a, b, h0))
+    assert minrnn.SCAN_ON["cpu"] == "linear" and minrnn.SCAN_ON["cuda"] == "log"
+    used = []
+    real = minrnn.PARALLEL["mingru"]
+    m = build("mingru", I, H, backend="cell")
+    monkeypatch.setitem(minrnn.SCAN_ON, "cpu", "log")
+    for scan in ("log", "linear"):
+        monkeypatch.setitem(minrnn.SCAN_ON, "cpu", scan)
+        monkeypatch.setattr(minrnn, "scan_" + scan, lambda *args, _f=getattr(minrnn, "scan_" + scan), _s=scan:
+                            used.append(_s) or _f(*args))
+        m(torch.randn(T, B, I))
+    assert used == ["log", "linear"] and real is minrnn.PARALLEL["mingru"]
 
 
 def test_min_rnn_parameters_and_equations():
@@ -224,6 +247,31 @@ def test_match_makes_the_counts_equal(arch):
     assert zoo.build(arch, 2, 1, head="last", hidden=64, seq_len=100, model_params={"match": 5000}).n_params > 0
 
 
+@pytest.mark.parametrize("arch, match", [("mingru", "gru"), ("minlstm", "lstm"), ("gru", "lstm"), ("lstm", 2000)])
+def test_match_sizes_a_cell_to_another_cells_count(arch, match, tmp_path):
+    """model_params match for a cell: the hidden size whose SequenceModel count is nearest the
+    matched cell's at the run's hidden (or the given count); the runner builds it and records
+    that count."""
+    hidden = zoo.matched_hidden(arch, match, 2, 32, 1)
+    target = match if isinstance(match, int) else zoo.cell_model_params(match, 2, 32, 1)
+    count = lambda h: zoo.cell_model_params(arch, 2, h, 1)  # noqa: E731
+    assert abs(count(hidden) - target) <= min(abs(count(hidden + 1) - target), abs(count(hidden - 1) - target))
+    cfg = RunConfig(task="adding", arch=arch, hidden=32, steps=1, batch_size=8, threads=1,
+                    task_params={"seq_len": 10, "n_train": 16, "n_val": 8, "n_test": 8},
+                    model_params={"match": match})
+    train.run(cfg, tmp_path, quiet=True)
+    rec = RunRecord.from_dict(json.loads((tmp_path / "metrics.json").read_text()))
+    assert rec.n_params == count(hidden) and rec.hidden == 32
+    if arch in MIN:
+        assert hidden > 4 * 32                  # no W_hh: many more units for the same count
+
+
+@pytest.mark.parametrize("bad", ["nosuchcell", 0, -3, True])
+def test_match_for_a_cell_refuses_bad_values_in_one_line(bad):
+    with pytest.raises(UsageError, match=r"model_params match must be a cell \(.*gru.*\) or a positive "):
+        resolve(RunConfig(task="adding", arch="mingru", model_params={"match": bad}))
+
+
 # ------------------------------------------------------------------ the runner and the record
 @pytest.mark.parametrize("arch", [*SEQ, *MIN])
 def test_trains_on_adding_and_writes_a_record(arch, tmp_path):
@@ -241,7 +289,7 @@ def test_trains_on_adding_and_writes_a_record(arch, tmp_path):
 def test_list_shows_the_models():
     r = run_cli("list", "--json")
     cat = json.loads(r.stdout)
-    assert [m["name"] for m in cat["models"]] == SEQ
+    assert set(SEQ) <= {m["name"] for m in cat["models"]}
     assert {c["name"] for c in cat["cells"]} >= set(MIN)
     tcn = cat["models"][0]
     assert tcn["receptive_field"]["copy"] == zoo.TCN.field(8, 8) and "Bai" in tcn["citation"]
@@ -255,7 +303,7 @@ def test_list_shows_the_models():
     ({"arch": "window-mlp", "model_params": {"window": 0}}, ["window", "positive integer", "0"]),
     ({"arch": "transformer", "model_params": {"match": "lsmt"}}, ["match", "lstm", "'lsmt'"]),
     ({"arch": "transformer", "hidden": 30}, ["d_model", "30", "nhead 4"]),
-    ({"arch": "tcn", "task": "reverse", "task_params": {}}, ["tcn runs many_to_one and many_to_many",
+    ({"arch": "tcn", "task": "reverse", "task_params": {}}, ["tcn runs many_to_one, many_to_many and one_to_many",
                                                              "'reverse' is seq2seq"]),
     ({"arch": "transformer", "bidirectional": True}, ["bidirectional", "transformer does not take it"]),
     ({"arch": "tcn", "layers": 3}, ["levels, not layers"]),
@@ -283,7 +331,7 @@ def test_short_receptive_field_is_refused(tmp_path):
 def test_cli_refuses_a_seq2seq_task_with_exit_2(tmp_path):
     r = run_cli("train", "--task", "reverse", "--arch", "window-mlp", "--out", tmp_path / "o")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert "window-mlp runs many_to_one and many_to_many tasks" in r.stderr
+    assert "window-mlp runs many_to_one, many_to_many and one_to_many tasks" in r.stderr
 
 
 def test_flops_count_every_weight_once_per_step():
@@ -300,3 +348,45 @@ def test_flops_count_every_weight_once_per_step():
     assert zoo.flops(tr, 1, 10, backward=True) == 3 * 10 * (2 * sum(
         p.numel() for p in tr.parameters() if p.dim() >= 2) + 4 * 10 * 8)
     assert tp.flops(tp.Case("tcn", "cell", False, 1, 1, 20, 1, 4)) == zoo.flops(tcn, 1, 20)
+
+
+def test_throughput_match_times_every_arch_at_the_same_count(tmp_path):
+    """`rnnbench throughput --match lstm`: each arch at the width whose timed module has LSTM's
+    count at the shape's I and H (the nearest width), the rows carrying hidden and n_params; an
+    unknown cell is refused in one line, exit 2."""
+    from rnnbench.throughput import Case, matched, n_params
+
+    target = n_params(Case("lstm", "fused", input_size=2, hidden=32))
+    assert target == CELLS.get("lstm").n_params(2, 32)
+    for arch in ("mingru", "gru", "tcn"):
+        c = matched(Case(arch, "cell", input_size=2, hidden=32, seq_len=50), "lstm")
+        near = [abs(n_params(Case(arch, "cell", input_size=2, hidden=h, seq_len=50)) - target)
+                for h in (c.hidden - 1, c.hidden + 1) if h > 0]
+        assert abs(n_params(c) - target) <= min(near)
+    out = tmp_path / "t.csv"
+    r = run_cli("throughput", "--arch", "mingru", "lstm", "--backend", "cell", "--shape", "4x5x2x8",
+                "--match", "lstm", "--pass", "forward", "--repeat", "1", "--rounds", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+    rows = pd.read_csv(out).set_index("arch")
+    assert rows.loc["lstm", "hidden"] == 8 and rows.loc["mingru", "hidden"] > 8
+    assert abs(rows.loc["mingru", "n_params"] - rows.loc["lstm", "n_params"]) < 0.1 * rows.loc["lstm", "n_params"]
+    r = run_cli("throughput", "--match", "nope", "--shape", "4x5x2x8")
+    assert r.returncode == 2 and "unknown cell for --match 'nope' (valid: " in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_match_counts_the_tasks_own_model_embedding_included():
+    """On a token task with an embedding (agreement: 50-dim), the matched width counts the model the
+    task builds (embedding, cell, head): mingru matched to lstm has the nearest count to the LSTM
+    model's, which the formula on the vocabulary size would miss."""
+    from rnnbench import tasks
+
+    task = tasks.build("agreement", {"n_train": 50, "n_val": 20, "n_test": 20})
+    cfg = resolve(RunConfig(task="agreement", arch="mingru", hidden=50, model_params={"match": "lstm"}))
+    lstm = task.build_model(resolve(RunConfig(task="agreement", arch="lstm", hidden=50))).n_params
+    got = task.build_model(cfg)
+    h = got.hidden_size if hasattr(got, "hidden_size") else task.hidden(cfg)
+    count = lambda w: task._count(cfg, "mingru", w)  # noqa: E731
+    assert got.n_params == count(h)
+    assert abs(count(h) - lstm) <= min(abs(count(h + 1) - lstm), abs(count(h - 1) - lstm))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from rnnbench.models.cells import CELLS
+from rnnbench.models.zoo import ARCHS
 from rnnbench.record import RECORD_VERSION, RunRecord, read_runs, registry_facts, to_csv
 from rnnbench.tasks import TASKS
 
@@ -29,7 +29,7 @@ def record(row: dict) -> RunRecord:
             flat[k] = v
     d = {"record_version": RECORD_VERSION, "cell_id": None, "run_dir": None, **BASE,
          **(registry_facts(flat["task"], flat["arch"], params["task_params"])
-            if flat["task"] in TASKS and flat["arch"] in CELLS else {}), **flat,
+            if flat["task"] in TASKS and flat["arch"] in ARCHS else {}), **flat,
          "params": params, "metrics": metrics}
     d.setdefault("value", None)
     return RunRecord.from_dict({**{f: None for f in ("solved", "best_val", "train_seconds", "seconds_per_epoch",

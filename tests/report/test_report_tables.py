@@ -79,6 +79,25 @@ def test_longdep_table_per_length_with_baseline_and_solved():
     assert math.isnan(lt.loc[lt["task"] == "temporal_order", "seq_len"].iloc[0])   # fixed length
 
 
+def test_longdep_table_puts_a_models_own_settings_in_its_arm_not_the_condition():
+    """tcn sized to LSTM's count (match=lstm) and a window MLP (window=10) share LSTM's condition:
+    one condition per length, the arms named with their settings; a real setting (hidden) still
+    separates conditions."""
+    rows = []
+    for T in (50, 100):
+        common = {"task": "adding", "params.task_params.seq_len": T}
+        rows += seeds([0.01, 0.02], arch="lstm", **common)
+        rows += seeds([0.03, 0.05], arch="tcn", **common, **{"params.model_params.match": "lstm"})
+        rows += seeds([0.16], arch="window-mlp", **common,
+                      **{"params.model_params.match": "lstm", "params.model_params.window": 10})
+    rows += seeds([0.02], arch="lstm", task="adding", hidden=128, **{"params.task_params.seq_len": 50})
+    lt = tables.longdep_table(make_runs(rows))
+    assert set(lt["arch"]) == {"lstm", "tcn (match=lstm)", "window-mlp (match=lstm, window=10)"}
+    assert sorted(set(lt["condition"])) == ["hidden=128", "hidden=64"]
+    tcn = lt[lt["arch"] == "tcn (match=lstm)"].set_index("seq_len")
+    assert tcn.loc[50.0, "mean"] == pytest.approx(0.04) and tcn.loc[50.0, "condition"] == "hidden=64"
+
+
 def test_grid_table_is_one_row_per_arch_and_task():
     runs = make_runs(seeds([0.1, 0.2, None], task="adding", arch="lstm", n_params=10)
                      + seeds([0.3], task="adding", arch="gru") + seeds([0.5], task="copy", arch="gru")
@@ -120,15 +139,35 @@ def test_seq2seq_table_and_variant_labels():
     assert st.loc["attention (additive), beam=4", "token_accuracy"] == pytest.approx(0.95)
 
 
-def test_lab_table_puts_the_quoted_times_beside():
-    runs = make_runs(seeds([0.1, 0.12], task="airquality", arch="lstm", train_seconds=15.0)
-                     + seeds([0.9], task="addition", arch="lstm", train_seconds=660.0)
+def _at(settings: dict) -> dict:
+    """Row fields of a run at these RunConfig settings (model_params nested)."""
+    row = {k: v for k, v in settings.items() if k in ("hidden", "layers")}
+    row.update({f"params.train.{k}": v for k, v in settings.items() if k not in ("hidden", "layers", "model_params")})
+    row.update({f"params.model_params.{k}": v for k, v in (settings.get("model_params") or {}).items()})
+    return row
+
+
+def test_lab_table_puts_the_quoted_times_beside_runs_at_the_quoted_setting():
+    """Like with like: the ratio to the quoted time only for runs at the quoted setting (the task
+    registry's reference_params, else the task's defaults); other runs name what differs."""
+    from rnnbench.tasks import TASKS
+    air, add = TASKS.get("airquality"), TASKS.get("addition")
+    runs = make_runs(seeds([0.1, 0.12], task="airquality", arch="lstm", train_seconds=15.0, **_at(air.defaults))
+                     + seeds([0.9], task="addition", arch="lstm", train_seconds=660.0, **_at(add.LAB_SETTING))
+                     + seeds([0.99], task="addition", arch="lstm", train_seconds=100.0,
+                             **_at({**add.defaults, "model_params": {"variant": "attention"}}))
                      + seeds([0.1], task="adding", arch="lstm"))
-    lt = tables.lab_table(runs).set_index("task")
-    assert list(lt.index) == ["addition", "airquality"]     # the course-lab family; adding is not one of it
-    assert lt.loc["airquality", "reference_seconds"] == 30 and lt.loc["airquality", "ratio_to_reference"] == 0.5
-    assert lt.loc["addition", "reference_seconds"] == 330 and lt.loc["addition", "ratio_to_reference"] == 2
-    assert lt.loc["addition", "task_title"] == runs.loc[runs["task"] == "addition", "task_title"].iloc[0]
+    lt = tables.lab_table(runs)
+    assert sorted(set(lt["task"])) == ["addition", "airquality"]     # the course-lab family; adding is not
+    a = lt[lt["task"] == "airquality"].iloc[0]
+    assert a["reference_seconds"] == 30 and a["ratio_to_reference"] == 0.5 and a["setting"] == "the quoted one"
+    quoted, other = (lt[(lt["task"] == "addition") & (lt["setting"] == "the quoted one")],
+                     lt[(lt["task"] == "addition") & (lt["setting"] != "the quoted one")])
+    assert quoted["reference_seconds"].item() == 330 and quoted["ratio_to_reference"].item() == 2
+    assert math.isnan(other["ratio_to_reference"].item())
+    assert "variant=attention (quoted: repeat)" in other["setting"].item()
+    assert "epochs=30 (quoted: 50)" in other["setting"].item()
+    assert quoted["task_title"].item() == runs.loc[runs["task"] == "addition", "task_title"].iloc[0]
 
 
 def test_throughput_table_ratio_to_fused_and_flops():

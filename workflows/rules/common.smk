@@ -83,17 +83,21 @@ def throughput_args(sweep):
     return " ".join([
         "--arch", *map(shlex.quote, map(str, sweep["arch"])), "--backend", *map(shlex.quote, sweep["backend"]),
         "--shape", *shapes, "--pass", "forward_backward", "--rounds", str(sweep["rounds"]),
-        "--repeat", str(sweep["repeat"]), "--threads", str(sweep["threads"]), "--device", sweep["device"]])
+        "--repeat", str(sweep["repeat"]), "--threads", str(sweep["threads"]), "--device", sweep["device"],
+        *(["--match", shlex.quote(sweep["match"])] if sweep.get("match") else [])])
 
 
 THROUGHPUT = throughput_sweep()
 if THROUGHPUT is not None and workflow.is_main_process:
-    from rnnbench.models import ARCHS
+    from rnnbench.models import ARCHS, CELLS as _CELL_REGISTRY    # CELLS is the grid's cells
 
     for _arch in THROUGHPUT["arch"]:
         if _arch not in ARCHS:
             raise WorkflowError(f"grid config: unknown cell {_arch!r} in throughput.arch "
                                 f"(valid: {', '.join(ARCHS.names())})")
+    if THROUGHPUT.get("match") is not None and THROUGHPUT["match"] not in _CELL_REGISTRY:
+        raise WorkflowError(f"grid config: unknown cell {THROUGHPUT['match']!r} in throughput.match "
+                            f"(valid: {', '.join(_CELL_REGISTRY.names())})")
 
 
 # The `throughput` rule's settings: it runs alone (every core here), with the sweep's resources.

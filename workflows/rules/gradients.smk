@@ -1,5 +1,14 @@
 # Gradient-flow diagnostics (`rnnbench gradients`) for the cells the config's
 # `gradients.cells` selects, into results/gradients/<task>/<arch>/<cell-id>/.
+# The grid selects only cells the command can measure (rnnbench.gradients.unsupported): a
+# selected encoder-decoder or sequence-model cell is left out, its reason in
+# provenance/cells.csv's gradients_skipped and said once here, in the Snakemake log.
+
+if workflow.is_main_process:
+    from rnnbench.gradients import skipped_note
+
+    for _line in skipped_note(CELLS):
+        print(_line, file=sys.stderr)
 
 
 rule gradients:
