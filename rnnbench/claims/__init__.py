@@ -36,4 +36,4 @@ from __future__ import annotations
 from .base import (AT_BASELINE, CLAIMS, FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, SEEDS,  # noqa: F401
                    STATUSES, Claim, Experiment, Verdict, at_baseline, claim, evaluate, grid, learned,
                    nothing_learned)
-from . import ablations, agreement, beyond, checks, exact  # noqa: E402,F401  (register the claims)
+from . import ablations, agreement, beyond, checks, exact, memory  # noqa: E402,F401  (register the claims)

@@ -231,8 +231,8 @@ def _depth_rows(runs, col) -> str:
 
 
 @claim("teacher_forcing_speeds_learning",
-       "Teacher forcing speeds up learning to add: after the same short training the decoder fed the true "
-       "previous digits is ahead of one fed its own predictions",
+       "Teacher forcing speeds up learning to add: the decoder fed the true previous digits reaches 99 % "
+       "exact match in fewer steps than one fed its own predictions",
        "Williams & Zipser 1989; lecture notes (seq2seq training)",
        runs=Experiment(B.TEACHER_FORCING, arch=("lstm",), seeds=B.TF_SEEDS))
 def teacher_forcing_speeds_learning(runs, grads, method="welch") -> Verdict:

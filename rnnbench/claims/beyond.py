@@ -35,6 +35,7 @@ from .base import FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, Experiment, Verdict
 from .checks import OUTCOME, SAME, _g, _missing
 
 MODEL = tables.MODEL_PARAMS
+TRAIN_LR = "params.train.lr"
 MATCH = {"match": "lstm"}          # parameter-matched to LSTM at the run's hidden (zoo.build)
 WINDOW = 10                        # the window MLP's k: shorter than every adding length
 MIN_PAIRS = (("mingru", "gru"), ("minlstm", "lstm"))
@@ -77,23 +78,27 @@ def zoo_keys() -> tuple[str, ...]:
 def beyond_archs(archs) -> list[str]:
     """The archs beyond recurrence among `archs`, by the registries: the sequence models that are
     not cells (MODELS), and the cells without a recurrent matrix (CellSpec.recurrent False)."""
-    return sorted(a for a in set(archs) if a in MODELS or (a in CELLS and not CELLS.get(a).recurrent))
+    return sorted(a for a in set(archs) if (a in MODELS and not MODELS.get(a).recurrent)
+                  or (a in CELLS and not CELLS.get(a).recurrent))
 
 
 def arms(runs: pd.DataFrame) -> pd.DataFrame:
     """`runs` with `cond` / `condition` without the arms' own settings, `_set` and `_arm`
-    ("tcn (match=lstm)"): tables.arms."""
-    return tables.arms(runs)
+    ("tcn (match=lstm)"): tables.arms; a model's learning rate is its own too (tcn on adding at
+    its source's, TCN_ADDING): "tcn (match=lstm, lr=0.004)" is compared with "lstm" at 0.01."""
+    return tables.arms(runs, own=[TRAIN_LR])
 
 
 def _versus(runs: pd.DataFrame, a: str, b: str, method: str, tasks=None) -> list[dict]:
     """Every arm of arch `a` against every arm of arch `b` in each condition (task, length, budget)
     where both ran, by ablations._learning (+1: a learns better); sorted by task and length."""
-    sub = runs[runs["arch"].isin([a, b]) & (runs["task"].isin(tasks) if tasks else True)]
-    if not len(sub):
+    sub = runs[runs["task"].isin(tasks)] if tasks else runs
+    if not sub["arch"].isin([a, b]).any():
         return []
+    sub = arms(sub)                       # the arms' labels from every run of the task, then the pair's
+    sub = sub[sub["arch"].isin([a, b])]
     rows = []
-    for (task, _), g in arms(sub).groupby(["task", "cond"], sort=True):
+    for (task, _), g in sub.groupby(["task", "cond"], sort=True):
         for la, ga in g[g["arch"] == a].groupby("_arm", sort=True):
             for lb, gb in g[g["arch"] == b].groupby("_arm", sort=True):
                 r = _learning(ga, gb, method)
@@ -165,7 +170,8 @@ def seconds_per_step(g: pd.DataFrame) -> pd.Series:
 def _speed(runs: pd.DataFrame, fast: str, slow: str, method: str) -> list[dict]:
     """Seconds per step of `fast` against `slow` at the longest adding length both ran, per condition
     and (device, threads) — timings of one machine setting only."""
-    sub = arms(runs[(runs["task"] == "adding") & runs["arch"].isin([fast, slow])])
+    sub = arms(runs[runs["task"] == "adding"])
+    sub = sub[sub["arch"].isin([fast, slow])]
     if not len(sub):
         return []
     sub = sub.assign(_where=[f"{d}, {tables._fmt(t)} thread(s)" for d, t in zip(sub["device"], sub["threads"])])

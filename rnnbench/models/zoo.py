@@ -51,6 +51,8 @@ class ModelSpec:
     task_defaults: dict = field(default_factory=dict)     # task -> {option: value}: the source's settings
     width_multiple_of: str | None = None   # the option the width must be a multiple of (nhead)
     layers: bool = True            # whether the run's `layers` sets its depth (tcn: `levels` does)
+    recurrent: bool = False        # a recurrent network itself (ntm: an LSTM controller), not an
+                                   # alternative to one: not "beyond recurrence" (claims/beyond.py)
     check: Callable | None = field(default=None, repr=False, compare=False)  # options -> None; UsageError if
                                                                              # they cannot go together
     field: Callable | None = field(default=None, repr=False, compare=False)  # options -> receptive field
@@ -449,4 +451,4 @@ MODELS.add("ntm", ModelSpec(
     "Graves, Wayne & Danihelka 2014, Neural Turing Machines (arXiv:1410.5401); memory init as "
     "Collier & Smith 2018, Implementing Neural Turing Machines",
     ntm.NTM, width="controller LSTM units",
-    options={"memory_slots": 128, "memory_width": 20, "shift_range": 1}, check=ntm.check_options))
+    options={"memory_slots": 128, "memory_width": 20, "shift_range": 1}, check=ntm.check_options, recurrent=True))

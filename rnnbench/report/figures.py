@@ -360,6 +360,43 @@ def attention(examples: list[tuple[str, dict]]) -> Figure | None:
     return fig
 
 
+# ---- agreement and external memory --------------------------------------------------------
+@_styled
+def attractors(curve: pd.DataFrame, colors: dict) -> Figure | None:
+    """Agreement accuracy against the number of attractors, a line per architecture (± std over
+    seeds), a panel per task (claims/agreement.attractor_curve)."""
+    if not len(curve):
+        return None
+    tasks = sorted(curve["task"].unique())
+    fig, axes = _figure(len(tasks), ncols=2, w=3.4, h=2.6)
+    for ax, task in zip(axes, tasks):
+        for arch, h in curve[curve["task"] == task].groupby("arch", sort=True):
+            h = h.sort_values("attractors")
+            ax.errorbar(h["attractors"], h["mean"], yerr=h["std"].fillna(0), marker="o", ms=3, lw=1.4,
+                        capsize=2, color=colors.get(arch, "0.3"), label=arch)
+        ax.axhline(0.5, ls="--", color="0.35", lw=1, label="chance")
+        ax.set(title=task, xlabel="attractors", ylabel="accuracy", ylim=(0, 1.02))
+    _legend(fig, axes, "")
+    return fig
+
+
+@_styled
+def addressing(frames: dict) -> Figure | None:
+    """The NTM's read and write weightings over one test sequence (time across, memory slots down),
+    as the paper's figure 6."""
+    if not frames:
+        return None
+    fig = Figure(figsize=(7.0, 2.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key in zip(axes, ("write", "read")):
+        w = np.asarray(frames[key], dtype=float).T          # [slots, T]
+        ax.imshow(w, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+                  extent=(-0.5, w.shape[1] - 0.5, frames["slots"][-1] + 0.5, frames["slots"][0] - 0.5))
+        ax.set(title=f"{key} weightings", xlabel="time step")
+    axes[0].set_ylabel("memory slot")
+    return fig
+
+
 # ---- section 8 ------------------------------------------------------------------------
 @_styled
 def lab_times(lt: pd.DataFrame) -> Figure | None:

@@ -10,6 +10,7 @@ figures per figures.svg, sorted inputs, and no clock read anywhere.
 """
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing as mp
 import os
@@ -414,32 +415,50 @@ def beyond_section(inp: Inputs, w: Writer, verdicts=(), method: str = "welch") -
     return s
 
 
-def systems_section(inp: Inputs, w: Writer, verdicts=(), method: str = "welch") -> Section:
+def systems_section(inp: Inputs, w: Writer, verdicts=(), method: str = "welch", colors=None) -> Section:
     """The lecture notes' remaining systems (issue 19): subject-verb agreement against the number of
-    attractors (rnnbench/claims/agreement.py), and the claims' verdicts (the report's own where it
-    evaluated them, else evaluated here)."""
-    from ..claims import agreement
+    attractors (rnnbench/claims/agreement.py) and the NTM's copy generalisation with its addressing
+    (rnnbench/claims/memory.py), and their claims' verdicts (the report's own where it evaluated
+    them, else evaluated here)."""
+    from ..claims import agreement, memory
     s = section("systems",
                 "Subject-verb agreement (Linzen, Dupoux & Goldberg 2016) on generated sentences whose test split "
                 "is balanced by the number of attractors (intervening nouns of the other number): accuracy at "
-                "each number of attractors per architecture, mean over seeds (std in the CSV); the overall "
-                "metric and the trivial baseline beside it.")
-    at = agreement.table(inp.runs)
-    if not len(at):
-        return s.nodata("no runs of agreement or agreement-lm")
-    cols = [c for c in at.columns if c.startswith("attractors_") and not c.endswith("_std")]
-    shown = at[["task", "arch", "n", "metric", "overall", "baseline", *cols]].rename(
-        columns={c: f"{c.split('_')[1]} attractors" for c in cols})
-    _add(s, w.table("agreement_by_attractors", at, shown, sortable=True))
+                "each number of attractors per architecture, mean over seeds (std in the CSV), the overall "
+                "metric and the trivial baseline beside it. The Neural Turing Machine (Graves et al. 2014) "
+                "against the LSTM on copying sequences longer than the training range: wrong bits per bit at "
+                "each test length, and the NTM's read and write weightings on one test sequence.")
+    at, ct = agreement.table(inp.runs), memory.table(inp.runs)
+    if not len(at) and not len(ct):
+        return s.nodata("no runs of agreement, agreement-lm or seqcopy")
+    names = []
+    if len(at):
+        cols = [c for c in at.columns if c.startswith("attractors_") and not c.endswith("_std")]
+        shown = at[["task", "arch", "n", "metric", "overall", "baseline", *cols]].rename(
+            columns={c: f"{c.split('_')[1]} attractors" for c in cols})
+        _add(s, w.figure("attractors", agreement.attractor_curve(inp.runs), colors or {}, salt="attractors"),
+             w.table("agreement_by_attractors", at, shown, sortable=True))
+        names += agreement.CLAIM_NAMES
+    if len(ct):
+        _add(s, w.table("copy_generalisation", ct, title="Copy beyond the training range (wrong bits per bit)",
+                        note="L<n>: test length n; max_len: the longest length trained on; bits per sequence "
+                             "and reached: the training range's metric and the runs that met the threshold."))
+        for task, arch, path in _first_files(inp, "addressing.json"):
+            try:
+                frames = memory.addressing_frames(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+            _add(s, w.figure("addressing", frames, salt=f"addr{task}",
+                             title=f"NTM addressing on {task} (length {frames.get('length')})" if frames else ""))
+        names += memory.CLAIM_NAMES
     have = {c.name: (c, v) for c, v in verdicts}
-    missing = [n for n in agreement.CLAIM_NAMES if n not in have]
+    missing = [n for n in names if n not in have]
     if missing:
         have.update((c.name, (c, v)) for c, v in claimlib.evaluate(inp.runs, inp.gradients, method, names=missing))
     rows = pd.DataFrame([{"claim": n, "text": have[n][0].text, "source": have[n][0].source,
-                          "status": have[n][1].status, "evidence": have[n][1].evidence}
-                         for n in agreement.CLAIM_NAMES])
-    _add(s, w.table("agreement_claims", rows, title="The claims",
-                    note="Decided from these runs (rnnbench/claims/agreement.py)."))
+                          "status": have[n][1].status, "evidence": have[n][1].evidence} for n in names])
+    _add(s, w.table("systems_claims", rows, title="The claims",
+                    note="Decided from these runs (rnnbench/claims/agreement.py, memory.py)."))
     return s
 
 
@@ -643,7 +662,8 @@ def build(results_dir, out_dir=None, asv_results=None, method: str = "welch",
                 ("lstm-gru", lambda: comparison_section(inp, w, method)),
                 ("long-dependencies", lambda: longdep_section(inp, w, colors)),
                 ("beyond", lambda: beyond_section(inp, w, verdicts, method)),
-                ("systems", lambda: systems_section(inp, w, verdicts, method)), ("grid", lambda: grid_section(inp, w)),
+                ("systems", lambda: systems_section(inp, w, verdicts, method, colors)),
+                ("grid", lambda: grid_section(inp, w)),
                 ("curves", lambda: curves_section(inp, w, colors)),
                 ("gradients", lambda: gradients_section(inp, w, colors)), ("seq2seq", lambda: seq2seq_section(inp, w)),
                 ("lab", lambda: lab_section(inp, w)), ("throughput", lambda: throughput_section(inp, w)),

@@ -27,6 +27,7 @@ REFERENCE = "lstm"
 PAIRS = (("lstm", "gru"), ("gru", "gru-cho"))
 CLIP = "params.train.clip"
 MODEL_PARAMS = "params.model_params."
+LR = "params.train.lr"          # a model's own learning rate (its source's) is part of its arm
 # Parameters that never make two runs unlike: identity, placement, bookkeeping.
 NOT_CONDITION = {"seed", "arch", "backend", "device", "threads", "eval_batch_size", "checkpoint_every",
                  "eval_every", "out", "data_dir", "task", "config_hash", "run_dir"}
@@ -112,15 +113,24 @@ def arm_keys() -> tuple[str, ...]:
                              | {k for _, c in CELLS.items() for k in getattr(c, "model_options", {})}))
 
 
-def arms(df: pd.DataFrame, drop: Iterable[str] = ()) -> pd.DataFrame:
+def arms(df: pd.DataFrame, drop: Iterable[str] = (), own: Iterable[str] = ()) -> pd.DataFrame:
     """with_condition without the arms' own settings (arm_keys) and `drop`, plus `_set` (those
     settings given, {key: text}) and `_arm`: the arch with them ("tcn (match=lstm)"), so that a
-    TCN sized to LSTM's count and the LSTM it is sized to share one condition."""
+    TCN sized to LSTM's count and the LSTM it is sized to share one condition. `own`: more columns
+    that belong to an arm (a model's own learning rate, at its source's value): out of the
+    condition, and in the label of the runs whose value is not the task's most common one
+    ("tcn (match=lstm, lr=0.004)")."""
     cols = [MODEL_PARAMS + k for k in arm_keys() if MODEL_PARAMS + k in df.columns]
     given = [{c[len(MODEL_PARAMS):]: _fmt(v) for c, v in zip(cols, vals) if _fmt(v) != "None"}
              for vals in zip(*(df[c].tolist() for c in cols))] if cols else [{} for _ in range(len(df))]
+    own = [c for c in own if c in df.columns]
+    for c in own:
+        text = df[c].map(_fmt)
+        common = text.groupby(df["task"]).transform(lambda t: t.mode().iloc[0] if len(t.mode()) else "")
+        name = c.rsplit(".", 1)[-1]
+        given = [{**d, name: t} if t != m else d for d, t, m in zip(given, text, common)]
     label = [f"{a} ({', '.join(f'{k}={v}' for k, v in d.items())})" if d else a for a, d in zip(df["arch"], given)]
-    return with_condition(df.assign(_arm=label, _set=given), drop=[*cols, *drop])
+    return with_condition(df.assign(_arm=label, _set=given), drop=[*cols, *own, *drop])
 
 
 # ---- summary -----------------------------------------------------------------------
@@ -231,7 +241,7 @@ def longdep_table(runs: pd.DataFrame) -> pd.DataFrame:
     sub = runs[runs["task_family"] == LONG_DEPENDENCY]
     if not len(sub):
         return pd.DataFrame(columns=LONGDEP_COLUMNS)
-    sub = pd.concat([arms(g, drop=length_columns(g)) for _, g in sub.groupby("task")])
+    sub = pd.concat([arms(g, drop=length_columns(g), own=[LR]) for _, g in sub.groupby("task")])
     sub = sub.assign(seq_len=sub["seq_len"].astype(float))   # nan: a task of fixed length
     rows = [{"task": task, "arch": arm, "seq_len": T, **group_stats(g)}
             for (task, _, arm, T), g in sub.groupby(["task", "cond", "_arm", "seq_len"], sort=True, dropna=False)]

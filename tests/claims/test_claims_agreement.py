@@ -86,7 +86,7 @@ def test_the_section_shows_accuracy_by_attractors_and_the_claims(tmp_path):
     table = pd.read_csv(tmp_path / "agreement_by_attractors.csv").set_index("arch")
     assert table.loc["rnn", "attractors_4"] == pytest.approx((0.5 + 0.52 + 0.49) / 3)
     assert table.loc["lstm", "attractors_0"] == pytest.approx((1.0 + 1.0 + 0.999) / 3)
-    got = pd.read_csv(tmp_path / "agreement_claims.csv").set_index("claim")["status"]
+    got = pd.read_csv(tmp_path / "systems_claims.csv").set_index("claim")["status"]
     assert got[LSTM_BEATS] == HOLDS and got[GROWS] == FAILS          # the LSTM's flat curve: no growth
     empty_runs = make_runs(seeds([0.1], task="adding", arch="lstm"))
     s = html.systems_section(Inputs(results_dir=tmp_path, runs=empty_runs, curves=empty, gradients=empty,

@@ -232,3 +232,10 @@ def test_the_section_reuses_the_reports_verdicts_and_says_when_nothing_ran(tmp_p
     s = section(runs("lstm", SOLVED) + runs("gru", SOLVED), tmp_path)
     assert [(b.kind, b.note) for b in s.blocks] == [("nodata", "no runs of tcn, transformer, window-mlp, mingru or "
                                                                "minlstm")]
+
+
+def test_beyond_archs_are_the_alternatives_to_recurrence_by_the_registries():
+    """tcn, transformer, window-mlp (MODELS) and the cells without W_hh are beyond recurrence; the
+    NTM is a sequence model of the zoo but recurrent itself (an LSTM controller): not among them."""
+    assert beyond.beyond_archs(["lstm", "gru", "ntm", "tcn", "mingru", "window-mlp", "transformer", "minlstm"]) == \
+        ["mingru", "minlstm", "tcn", "transformer", "window-mlp"]

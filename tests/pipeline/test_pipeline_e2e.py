@@ -195,6 +195,7 @@ def test_paths_with_spaces(tmp_path):
     ("beyond", {}, {"train": 81, "throughput": 1}),
     ("beyond_tasks", {}, {"train": 42}),
     ("agreement", {}, {"train": 6}),
+    ("ntm", {}, {"train": 6}),
     ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30, "gradients": 8}),
     ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180, "gradients": 60}),
     (None, {}, {"train": 72}),                          # no --configfile: the quick grid

@@ -39,7 +39,7 @@ def test_the_quick_grid_report_has_figures_tables_and_claims(quick_report):
     assert html.count("<svg") >= 12
     # every input of the synthetic grid is present; it has no model beyond recurrence, no agreement task
     assert re.findall(r'class="nodata"[^>]*>([^<]*)', html) == \
-        ["no runs of tcn, transformer, window-mlp, mingru or minlstm", "no runs of agreement or agreement-lm"], \
+        ["no runs of tcn, transformer, window-mlp, mingru or minlstm", "no runs of agreement, agreement-lm or seqcopy"], \
         re.findall(r'class="nodata"[^>]*>([^<]*)', html)
     statuses = re.findall(r'data-claim="([^"]+)" data-status="([^"]+)"', html)
     # the synthetic grid has the runs of every claim but the ablations' (rnnbench/claims/ablations.py)
