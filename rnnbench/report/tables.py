@@ -27,7 +27,6 @@ REFERENCE = "lstm"
 PAIRS = (("lstm", "gru"), ("gru", "gru-cho"))
 CLIP = "params.train.clip"
 MODEL_PARAMS = "params.model_params."
-LR = "params.train.lr"          # a model's own learning rate (its source's) is part of its arm
 # Parameters that never make two runs unlike: identity, placement, bookkeeping.
 NOT_CONDITION = {"seed", "arch", "backend", "device", "threads", "eval_batch_size", "checkpoint_every",
                  "eval_every", "out", "data_dir", "task", "config_hash", "run_dir"}
@@ -241,7 +240,7 @@ def longdep_table(runs: pd.DataFrame) -> pd.DataFrame:
     sub = runs[runs["task_family"] == LONG_DEPENDENCY]
     if not len(sub):
         return pd.DataFrame(columns=LONGDEP_COLUMNS)
-    sub = pd.concat([arms(g, drop=length_columns(g), own=[LR]) for _, g in sub.groupby("task")])
+    sub = pd.concat([arms(g, drop=length_columns(g)) for _, g in sub.groupby("task")])
     sub = sub.assign(seq_len=sub["seq_len"].astype(float))   # nan: a task of fixed length
     rows = [{"task": task, "arch": arm, "seq_len": T, **group_stats(g)}
             for (task, _, arm, T), g in sub.groupby(["task", "cond", "_arm", "seq_len"], sort=True, dropna=False)]

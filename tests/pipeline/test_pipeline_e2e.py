@@ -197,7 +197,9 @@ def test_paths_with_spaces(tmp_path):
     ("agreement", {}, {"train": 6}),
     ("ntm", {}, {"train": 6}),
     ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30, "gradients": 8}),
-    ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180, "gradients": 60}),
+    # jordan on copy feeds back its prediction (the default on per-step tasks), which `rnnbench
+    # gradients` cannot diagnose: its 4 copy cells are left out (cells.csv: gradients_skipped)
+    ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180, "gradients": 56}),
     (None, {}, {"train": 72}),                          # no --configfile: the quick grid
 ])
 def test_dry_run_of_every_shipped_config(tmp_path, name, env, expect):

@@ -96,11 +96,11 @@ def test_longdep_table_puts_a_models_own_settings_in_its_arm_not_the_condition()
     assert sorted(set(lt["condition"])) == ["hidden=128", "hidden=64"]
     tcn = lt[lt["arch"] == "tcn (match=lstm)"].set_index("seq_len")
     assert tcn.loc[50.0, "mean"] == pytest.approx(0.04) and tcn.loc[50.0, "condition"] == "hidden=64"
-    # a model at its own (source's) learning rate: its arm says so, its condition stays LSTM's
+    # arms(own=...): a model at its own (source's) learning rate keeps LSTM's condition, its arm says so
     rows2 = [{**r, "params.train.lr": 0.004 if r["arch"] == "tcn" else 0.01} for r in rows]
-    lt = tables.longdep_table(make_runs(rows2))
-    assert "tcn (match=lstm, lr=0.004)" in set(lt["arch"]) and "lstm" in set(lt["arch"])
-    assert sorted(set(lt["condition"])) == ["hidden=128", "hidden=64"]
+    a = tables.arms(make_runs(rows2), own=["params.train.lr"])
+    assert set(a["_arm"]) == {"lstm", "tcn (match=lstm, lr=0.004)", "window-mlp (match=lstm, window=10)"}
+    assert a.groupby(["hidden", "seq_len"])["cond"].nunique().eq(1).all()
 
 
 def test_grid_table_is_one_row_per_arch_and_task():
