@@ -375,6 +375,7 @@ def attractors(curve: pd.DataFrame, colors: dict) -> Figure | None:
             ax.errorbar(h["attractors"], h["mean"], yerr=h["std"].fillna(0), marker="o", ms=3, lw=1.4,
                         capsize=2, color=colors.get(arch, "0.3"), label=arch)
         ax.axhline(0.5, ls="--", color="0.35", lw=1, label="chance")
+        ax.set_xticks(sorted(curve.loc[curve["task"] == task, "attractors"].unique()))
         ax.set(title=task, xlabel="attractors", ylabel="accuracy", ylim=(0, 1.02))
     _legend(fig, axes, "")
     return fig
