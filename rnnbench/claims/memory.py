@@ -96,16 +96,20 @@ def ntm_generalises_copy(runs, grads, method="welch") -> Verdict:
 
 
 def addressing_frames(doc: dict) -> dict[str, list[list[float]]]:
-    """addressing.json (tasks/ntm.py) -> {"read": [T][N], "write": [T][N]} restricted to the memory
-    slots that were ever addressed above 1 % (the heatmap's rows), plus "slots" (their indices)."""
+    """addressing.json (tasks/ntm.py) -> {"read": [T][N'], "write": [T][N']} restricted to the memory
+    slots ever addressed above 1 % (the heatmap's rows), in the order they were first addressed (the
+    heads move through memory circularly, so index order would break the band), plus "slots"
+    (their indices, in that order)."""
     read, write = doc.get("read") or [], doc.get("write") or []
     if not read or not write:
         return {}
     n = len(read[0])
+
+    def first(k):
+        return min(t for t in range(len(read)) if max(read[t][k], write[t][k]) > 0.01)
     used = [k for k in range(n) if max(max(r[k] for r in read), max(w[k] for w in write)) > 0.01]
     if not used:
         return {}
-    lo, hi = min(used), max(used)
-    keep = list(range(lo, hi + 1))
+    keep = sorted(used, key=lambda k: (first(k), k))
     return {"read": [[r[k] for k in keep] for r in read], "write": [[w[k] for k in keep] for w in write],
             "slots": keep, "length": doc.get("length"), "task": doc.get("task")}

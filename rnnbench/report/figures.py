@@ -391,10 +391,9 @@ def addressing(frames: dict) -> Figure | None:
     axes = fig.subplots(1, 2, sharey=True)
     for ax, key in zip(axes, ("write", "read")):
         w = np.asarray(frames[key], dtype=float).T          # [slots, T]
-        ax.imshow(w, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
-                  extent=(-0.5, w.shape[1] - 0.5, frames["slots"][-1] + 0.5, frames["slots"][0] - 0.5))
+        ax.imshow(w, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
         ax.set(title=f"{key} weightings", xlabel="time step")
-    axes[0].set_ylabel("memory slot")
+    axes[0].set_ylabel("memory slots used (in order of first use)")
     return fig
 
 

@@ -62,6 +62,9 @@ def test_table_and_addressing_frames():
     f = memory.addressing_frames(doc)
     assert f["slots"] == [1, 2] and f["read"] == [[0.9, 0.1], [0, 0.95]] and f["write"] == [[0.999, 0], [0, 0]]
     assert memory.addressing_frames({"read": [], "write": []}) == {}
+    # slots in the order first addressed: a head moving down through memory and wrapping around
+    wrap = {"read": [[0, 0, 0, 0]] * 3, "write": [[0, 0, 0, 1.0], [1.0, 0, 0, 0], [0, 1.0, 0, 0]]}
+    assert memory.addressing_frames(wrap)["slots"] == [3, 0, 1]
 
 
 def test_the_experiment_is_the_ntm_config():
