@@ -194,7 +194,7 @@ def test_paths_with_spaces(tmp_path):
     ("claims", {}, {"train": 86}),
     ("beyond", {}, {"train": 81, "throughput": 1}),
     ("beyond_tasks", {}, {"train": 42}),
-    ("agreement", {}, {"train": 6}),
+    ("agreement", {}, {"train": 20}),
     ("ntm", {}, {"train": 6}),
     ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30, "gradients": 8}),
     # jordan on copy feeds back its prediction (the default on per-step tasks), which `rnnbench
