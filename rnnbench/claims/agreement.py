@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..report import stats
-from .base import FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, Experiment, Verdict, claim, learned, margin
+from .base import (FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, Experiment, Verdict, claim, every_comparison,
+                   learned, margin)
 from .checks import _g
 
 TASK = "agreement-lm"
@@ -136,12 +137,7 @@ def lstm_beats_rnn_on_agreement(runs, grads, method="welch") -> Verdict:
                      "no practical difference" if iv.within(rope) else "undecided"})
     text = ", ".join(f"{r['attractors']}: {_g(r['lstm'])} vs {_g(r['rnn'])}" for r in rows)
     text = f"accuracy by attractors, LSTM vs RNN: {text}"
-    outs = [r["outcome"] for r in rows]
-    if any(o in ("rnn better", "no practical difference") for o in outs):
-        return Verdict(FAILS, text, rows)
-    if all(o == "lstm better" for o in outs):
-        return Verdict(HOLDS, text, rows)
-    return Verdict(NOT_ENOUGH, text + " (an interval includes zero: more seeds needed)", rows)
+    return every_comparison(rows, text, "lstm better", ("rnn better", "no practical difference"))
 
 
 def attractor_curve(runs: pd.DataFrame) -> pd.DataFrame:

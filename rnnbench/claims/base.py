@@ -225,3 +225,13 @@ def _finite(x) -> bool:
     except (TypeError, ValueError):
         return False
 
+
+def every_comparison(rows: list[dict], text: str, better: str, against: tuple[str, ...]) -> Verdict:
+    """A claim "a beats b at every point" from its rows' outcomes: fails where any is in `against`
+    (b better, or no practical difference), holds where all are `better`, else not enough data."""
+    outs = [r["outcome"] for r in rows]
+    if any(o in against for o in outs):
+        return Verdict(FAILS, text, rows)
+    if all(o == better for o in outs):
+        return Verdict(HOLDS, text, rows)
+    return Verdict(NOT_ENOUGH, text + " (an interval includes zero: more seeds needed)", rows)

@@ -20,7 +20,7 @@ import re
 import pandas as pd
 
 from ..report import stats
-from .base import FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED, Experiment, Verdict, claim, learned
+from .base import NOT_ENOUGH, NOTHING_LEARNED, Experiment, Verdict, claim, every_comparison, learned
 from .checks import _g
 
 TASK = "seqcopy"
@@ -87,12 +87,7 @@ def ntm_generalises_copy(runs, grads, method="welch") -> Verdict:
     text = (f"trained on lengths up to {_g(trained)} (in range: NTM {_g(a['value'].mean())}, LSTM "
             f"{_g(b['value'].mean())} wrong bits per sequence); error per bit beyond it, NTM vs LSTM: "
             + ", ".join(f"L={r['length']}: {_g(r['ntm'])} vs {_g(r['lstm'])}" for r in rows))
-    outs = [r["outcome"] for r in rows]
-    if any(o in ("lstm better", "no practical difference") for o in outs):
-        return Verdict(FAILS, text, rows)
-    if all(o == "ntm better" for o in outs):
-        return Verdict(HOLDS, text, rows)
-    return Verdict(NOT_ENOUGH, text + " (an interval includes zero: more seeds needed)", rows)
+    return every_comparison(rows, text, "ntm better", ("lstm better", "no practical difference"))
 
 
 def addressing_frames(doc: dict) -> dict[str, list[list[float]]]:
