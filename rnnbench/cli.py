@@ -20,7 +20,7 @@ from . import plugins
 from .errors import UsageError
 
 # Order = the order in `rnnbench --help`.
-COMMANDS = ("list", "train", "check-cell", "throughput", "data", "gradients", "aggregate", "report")
+COMMANDS = ("list", "train", "train-group", "check-cell", "throughput", "data", "gradients", "aggregate", "report")
 PLUGIN_HELP = "import MODULE first: its cells and tasks join the registries (repeatable; see README)"
 
 

@@ -113,7 +113,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
 
 
 def check_shape(data: dict, p) -> None:
-    """Keys are strings; task_params/model_params map names to scalars; all else is a scalar."""
+    """Keys are strings; task_params/model_params map names to scalars; all else is a scalar
+    (but seed, which may list the seeds of a group: `rnnbench train` trains them together)."""
     for key, value in data.items():
         if not isinstance(key, str):
             raise UsageError(f"config file {p}: key {key!r} is not a name")
@@ -130,6 +131,10 @@ def check_shape(data: dict, p) -> None:
                 if not isinstance(v, SCALARS):
                     raise UsageError(f"config file {p}: {key}.{k} must be a single value, "
                                      f"not a {_kind(v)}")
+        elif key == "seed" and isinstance(value, list):     # a group of seeds (rnnbench train)
+            if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+                raise UsageError(f"config file {p}: seed must be a non-negative integer or a list of them, "
+                                 f"got {value!r}")
         elif not isinstance(value, SCALARS):
             raise UsageError(f"config file {p}: {key} must be a single value, not a {_kind(value)}")
 

@@ -86,6 +86,7 @@ class Cell:
     resources: dict[str, Any] = field(default_factory=dict)
     gradients: bool = False                 # gradient diagnostics at init for this cell
     gradients_skipped: str = ""             # why `gradients.cells` selected it but it gets none
+    group: str = ""                         # its seed group's path (`seed_groups`); "": trained alone
 
     @property
     def path(self) -> str:
@@ -219,6 +220,41 @@ def expand(config: dict[str, Any]) -> list[Cell]:
     if not cells:
         raise UsageError("the grid config leaves no cell (every combination is excluded)")
     return list(cells.values())
+
+
+# ------------------------------------------------------------------------- seed groups
+def pipeline_cells(config: dict[str, Any]) -> list[Cell]:
+    """The pipeline's cells: `expand`, then `seed_groups` unless the config's group_seeds is false."""
+    cells = expand(config)
+    return seed_groups(cells) if config.get("group_seeds", True) else cells
+
+
+def seed_groups(cells: list[Cell]) -> list[Cell]:
+    """The cells with `group` set: cells that differ only in the seed (same task, cell, config
+    and resources) and whose runs can train in lockstep (rnnbench.group.why_solo) form one group
+    of two or more, one pipeline job (`rnnbench train-group`). Its path,
+    <task>/<arch>/<id without seed>_s<seeds>-<hash of the members' ids>, changes when a member
+    does; the members' own ids and run dirs do not change."""
+    from .group import why_solo
+
+    members: dict[tuple, list[Cell]] = {}
+    for c in cells:
+        rest = {k: v for k, v in c.config.items() if k != "seed"}
+        key = (c.task, c.arch, canonical_json(rest), canonical_json(c.resources))
+        members.setdefault(key, []).append(c)
+    path_of: dict[str, str] = {}
+    for group in members.values():
+        if len(group) < 2 or why_solo(group[0].config) is not None:
+            continue
+        group = sorted(group, key=lambda c: c.config["seed"])
+        seeds = [c.config["seed"] for c in group]
+        text = (f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1))
+                else ".".join(map(str, seeds)))
+        prefix = group[0].id.rsplit("-", 1)[0].rsplit("_", 1)[0]
+        digest = config_hash({"members": [c.id for c in group]})[:HASH_CHARS]
+        for c in group:
+            path_of[c.path] = f"{c.task}/{c.arch}/{prefix}_s{text}-{digest}"
+    return [dataclasses.replace(c, group=path_of.get(c.path, "")) for c in cells]
 
 
 def _as_list(v) -> list:
@@ -364,7 +400,7 @@ def cells_table(cells: list[Cell]) -> list[dict[str, Any]]:
     """One row per cell (for provenance/cells.csv and aggregation's expected runs)."""
     return [{"task": c.task, "arch": c.arch, "cell_id": c.id, "path": c.path,
              "gradients": c.gradients, "gradients_skipped": c.gradients_skipped,
-             "resources": canonical_json(c.resources),
+             "resources": canonical_json(c.resources), "group": c.group,
              "config": c.config_json()} for c in cells]
 
 
@@ -383,7 +419,7 @@ def load_cells(path: str | Path) -> list[Cell]:
     with open(path, newline="") as f:
         return [Cell(r["task"], r["arch"], r["cell_id"], json.loads(r["config"]),
                      json.loads(r.get("resources") or "{}"), r["gradients"] == "True",
-                     r.get("gradients_skipped") or "")
+                     r.get("gradients_skipped") or "", r.get("group") or "")
                 for r in csv.DictReader(f)]
 
 

@@ -35,6 +35,8 @@ IDENTITY = ("task", "arch", "backend", "bidirectional", "layers", "hidden", "see
 # at (a new setting's default keeps the old behaviour): filled in on load, so that an older
 # record and a new one of the same run are one condition in the report.
 ADDED_SETTINGS = {"stop_when_solved": False}
+# Record fields added within version 2, and the value a record written before them means.
+ADDED_FIELDS = {"group_seeds": None}
 
 Status = Literal["ok", "diverged", "failed", "missing"]
 Kind = Literal["many_to_one", "many_to_many", "one_to_many", "seq2seq"]   # rnnbench.tasks.base.KINDS
@@ -87,6 +89,7 @@ class RunRecord:
     stopped_early: bool | None = None       # training ended at that evaluation (stop_when_solved); null: no run
     n_params: int | None = None       # trainable parameters
     native_kernel: bool | None = None  # the compiled scan ran (False: its PyTorch fallback; None: n/a)
+    group_seeds: list | None = None   # the seeds trained with it in lockstep (rnnbench/group.py); null: alone
     # ---- settings: every other resolved RunConfig key
     params: dict = field(default_factory=lambda: {g: {} for g in PARAM_GROUPS})
     # ---- provenance (None for a run that never finished)
@@ -128,6 +131,7 @@ class RunRecord:
         elif version != RECORD_VERSION:
             raise UsageError(f"{where}field 'record_version': unknown version {version!r} (valid: 1, 2)")
         hints = _hints()
+        d = {**{k: v for k, v in ADDED_FIELDS.items() if k not in d}, **d}
         unknown = [k for k in d if k not in hints]
         if unknown:
             raise UsageError(f"{where}unknown field {unknown[0]!r} (valid: {choices(hints)})")

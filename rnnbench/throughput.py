@@ -6,6 +6,10 @@ with the device synchronised before the clock stops.
 
 FLOPs: the cell's own count (`CellSpec.flops`, rnnbench/models/cells.py: matmul FLOPs,
 a forward+backward pass counted as 3x the forward).
+
+seeds > 1: a group of that many stacks (backend cell), their parameters stacked and the pass run
+under torch.func.vmap, as seed-parallel training runs them (rnnbench/group.py): the recurrence
+in the grouped scans. FLOPs and step-samples count every seed.
 """
 from __future__ import annotations
 
@@ -33,12 +37,14 @@ class Case:
     input_size: int = 256
     hidden: int = 256
     device: str = "cpu"
+    seeds: int = 1          # > 1: a group of seeds trained in lockstep (backend cell)
 
     @property
     def label(self) -> str:
         d = "bi" if self.bidirectional else "uni"
+        group = f"/S{self.seeds}" if self.seeds > 1 else ""
         return (f"{self.arch}/{self.backend}/{d}/L{self.layers}/"
-                f"N{self.batch}xT{self.seq_len}xI{self.input_size}xH{self.hidden}")
+                f"N{self.batch}xT{self.seq_len}xI{self.input_size}xH{self.hidden}{group}")
 
 
 def flops(case: Case, pass_: str = "forward") -> float:
@@ -48,9 +54,9 @@ def flops(case: Case, pass_: str = "forward") -> float:
         with torch.device("meta"):
             module = zoo.features(case.arch, case.input_size, case.hidden, case.layers, case.seq_len)
         return zoo.flops(module, case.batch, case.seq_len, backward=pass_ == "forward_backward")
-    return CELLS.get(case.arch).flops(case.input_size, case.hidden, batch=case.batch, seq_len=case.seq_len,
-                                      layers=case.layers, bidirectional=case.bidirectional,
-                                      backward=pass_ == "forward_backward")
+    return case.seeds * CELLS.get(case.arch).flops(
+        case.input_size, case.hidden, batch=case.batch, seq_len=case.seq_len, layers=case.layers,
+        bidirectional=case.bidirectional, backward=pass_ == "forward_backward")
 
 
 def n_params(case: Case) -> int:
@@ -85,12 +91,38 @@ def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
     elif case.arch in MODELS:
         model = zoo.features(case.arch, case.input_size, case.hidden, case.layers, case.seq_len).to(case.device)
         return model, torch.randn(case.batch, case.seq_len, case.input_size, device=case.device)
+    elif case.seeds > 1:
+        stacks = [build_model(case.arch, case.input_size, case.hidden, backend="cell",
+                              bidirectional=case.bidirectional, layers=case.layers) for _ in range(case.seeds)]
+        model = Grouped(stacks).to(case.device)
+        return model, torch.randn(case.seeds, case.seq_len, case.batch, case.input_size, device=case.device)
     else:
         model = build_model(case.arch, case.input_size, case.hidden, backend=case.backend,
                             bidirectional=case.bidirectional, layers=case.layers)
     model = model.to(case.device)
     x = torch.randn(case.seq_len, case.batch, case.input_size, device=case.device)
     return model, x
+
+
+class Grouped(torch.nn.Module):
+    """S recurrent stacks as one module: parameters stacked [S, ...], `forward(x [S, T, N, I])`
+    runs each stack on its slice under torch.func.vmap (the grouped scans), -> output [S, T, N, H]."""
+
+    def __init__(self, stacks: list[torch.nn.Module]):
+        super().__init__()
+        from torch.func import stack_module_state
+
+        params, _ = stack_module_state(stacks)
+        self.names = list(params)
+        self.stacked = torch.nn.ParameterList([torch.nn.Parameter(params[k].detach()) for k in self.names])
+        self._base = [stacks[0]]        # a list: not a submodule, its own parameters are not timed
+
+    def forward(self, x):
+        from torch.func import functional_call, vmap
+
+        base = self._base[0]
+        params = dict(zip(self.names, self.stacked))
+        return vmap(lambda p, xx: functional_call(base, p, (xx,))[0], randomness="error")(params, x)
 
 
 def step_fn(model: torch.nn.Module, x: torch.Tensor, pass_: str) -> Callable[[], None]:
@@ -136,7 +168,8 @@ def bench(case: Case, pass_: str = "forward", *, warmup: int = 2, repeat: int = 
     times = time_fn(step_fn(model, x, pass_), warmup=warmup, repeat=repeat, device=case.device)
     sec = statistics.median(times)
     return {**asdict(case), "pass": pass_, "seconds": sec, "seconds_min": min(times),
-            "repeat": repeat, "step_samples_per_s": case.batch * case.seq_len / sec, "n_params": n_params(case),
+            "repeat": repeat, "step_samples_per_s": case.seeds * case.batch * case.seq_len / sec,
+            "n_params": n_params(case),
             "gflops": flops(case, pass_) / sec / 1e9, "threads": torch.get_num_threads()}
 
 
@@ -161,6 +194,6 @@ def compare(cases: list[Case], passes=PASSES, *, warmup: int = 2, repeat: int = 
         rows.append({**asdict(c), "pass": p, "seconds": sec, "seconds_min": min(times),
                      "repeat": len(times), "rounds": len(per_round),
                      "round_seconds": " ".join(f"{statistics.median(r):.6g}" for r in per_round),
-                     "step_samples_per_s": c.batch * c.seq_len / sec, "n_params": n_params(c),
+                     "step_samples_per_s": c.seeds * c.batch * c.seq_len / sec, "n_params": n_params(c),
                      "gflops": flops(c, p) / sec / 1e9, "threads": torch.get_num_threads()})
     return rows

@@ -559,7 +559,8 @@ def _load_checkpoint(path: Path, chash: str, model, optimizer) -> State:
                          f"delete it to start over") from None
 
 
-def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: int, out: Path) -> dict:
+def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: int, out: Path,
+            group: list[int] | None = None) -> dict:
     from .provenance import collect
 
     value, test = None, {}
@@ -583,7 +584,7 @@ def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: in
         n_params=model.n_params, native_kernel=_native_kernel(cfg),
         device=cfg.device, threads=torch.get_num_threads(), hostname=prov.get("hostname"),
         slurm_job_id=prov.get("slurm_job_id"), torch_version=torch.__version__,
-        rnnbench_version=__version__, git_sha=prov.get("git_sha"), config_hash=chash)
+        rnnbench_version=__version__, git_sha=prov.get("git_sha"), config_hash=chash, group_seeds=group)
     metrics = record.to_dict()
     atomic_write_json(out / "metrics.json", metrics)
     return metrics

@@ -69,6 +69,9 @@ def tiny(monkeypatch):
     monkeypatch.setattr(seq2seq, "SETTINGS", TINY_SEQ2SEQ)
     monkeypatch.setattr(importlib.import_module("benchmarks.kernels"), "TRACK",
                         {"warmup": 0, "repeat": 1, "rounds": 1})
+    groups = importlib.import_module("benchmarks.groups")
+    monkeypatch.setattr(groups, "BATCH", 4)
+    monkeypatch.setattr(groups, "SEQ_LEN", 5)
     yield
     common._BUILT.clear()
     seq2seq._BUILT.clear()
@@ -102,7 +105,8 @@ def _run_class(cls) -> tuple[int, int]:
 def test_suite_has_the_expected_classes():
     names = {f"{c.__module__.split('.', 1)[1]}.{c.__name__}" for c in CLASSES}
     assert {"kernels.Kernel", "kernels.Throughput", "kernels.KernelCuda", "kernels.ThroughputCuda",
-            "seq2seq.Decode", "seq2seq.TrainStep", "seq2seq.DecodeCuda", "seq2seq.TrainStepCuda"} <= names
+            "seq2seq.Decode", "seq2seq.TrainStep", "seq2seq.DecodeCuda", "seq2seq.TrainStepCuda",
+            "groups.GroupedStep"} <= names
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: f"{c.__module__.split('.', 1)[1]}.{c.__name__}")

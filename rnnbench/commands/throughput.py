@@ -39,6 +39,9 @@ def add_parser(sub) -> None:
                    help="time every arch at the width with as many parameters as CELL's stack at each shape's "
                         "I and H (e.g. --match lstm: mingru, tcn against LSTM at the same count); the rows "
                         "give hidden and n_params")
+    p.add_argument("--seeds", nargs="+", type=int, default=[1], metavar="S",
+                   help="group sizes: S > 1 times S stacks trained in lockstep (rnnbench train --seeds), "
+                        "backend cell; step-samples and FLOPs count every seed (default 1)")
     p.add_argument("--out", metavar="CSV", help="also write the tidy rows here")
     p.set_defaults(func=run)
 
@@ -55,6 +58,9 @@ def cases_from_args(args):
 
     if args.layers <= 0 or args.repeat <= 0 or args.rounds <= 0:
         raise UsageError("--layers, --repeat and --rounds must be positive")
+    seeds = getattr(args, "seeds", [1])
+    if any(s <= 0 for s in seeds):
+        raise UsageError(f"--seeds must be positive group sizes, got {seeds}")
     if args.threads is not None and args.threads <= 0:
         raise UsageError(f"--threads must be positive, got {args.threads}")
     if args.layers > MAX_LAYERS:
@@ -80,9 +86,12 @@ def cases_from_args(args):
             if backend != BARE and backend not in backends_for(arch):
                 continue
             for n, t, i, h in args.shape:
-                case = Case(arch, backend, args.bidirectional, args.layers, n, t, i, h, args.device)
-                cases.append(matched(case, match) if match is not None else case)
-                MATCHED_FROM[cases[-1]] = h
+                for s in seeds:
+                    if s > 1 and (backend != "cell" or arch in MODELS):
+                        continue                  # a group runs the cell backend's grouped scans
+                    case = Case(arch, backend, args.bidirectional, args.layers, n, t, i, h, args.device, s)
+                    cases.append(matched(case, match) if match is not None else case)
+                    MATCHED_FROM[cases[-1]] = h
     if not cases:
         raise UsageError("no (cell, backend) combination exists for the given --arch/--backend")
     return cases
@@ -110,8 +119,8 @@ def check_memory(cases, backward: bool) -> None:
         per_step = (gate_blocks(c.arch) + 2) * c.hidden * dirs * (c.layers if backward else 1)
         weights = (CELLS.get(c.arch).n_params(c.input_size, c.hidden, c.layers, c.bidirectional)
                    if c.arch in CELLS else c.hidden * (c.input_size + c.hidden) * c.layers)  # a lower bound
-        need = 4 * (c.batch * c.seq_len * (c.input_size + per_step) + weights * (2 if backward else 1)) \
-            + LAYER_OVERHEAD * c.layers * dirs
+        need = c.seeds * (4 * (c.batch * c.seq_len * (c.input_size + per_step) + weights * (2 if backward else 1))
+                          + LAYER_OVERHEAD * c.layers * dirs)
         if need > avail or max(c.batch, c.seq_len, c.input_size, c.hidden) > torch.iinfo(torch.int64).max:
             layers = f"{c.layers} layer{'s' if c.layers != 1 else ''}"
             raise UsageError(f"shape {c.batch}x{c.seq_len}x{c.input_size}x{c.hidden} ({c.arch}, {layers}) "
@@ -140,18 +149,22 @@ def run(args) -> int:
     if args.match is not None:       # which count each row was sized to: `match` at `match_hidden`
         df["match"] = args.match
         df["match_hidden"] = [MATCHED_FROM.get(c, h) for c, h in zip(cases_of(rows), df["hidden"])]
+    # ratios of step-samples/s against one seed of the fused (or bare torch.nn) backend: for a
+    # group of S seeds, its speed against S solo fused runs one after another
     key = ["arch", "bidirectional", "layers", "batch", "seq_len", "input_size", "hidden", "pass"]
-    ref = df[df.backend == "fused"].set_index(key)["seconds"]
-    df["vs_fused"] = [ref.get(tuple(r[k] for k in key), float("nan")) / r["seconds"] for _, r in df.iterrows()]
-    bare = df[df.backend == BARE].set_index(key)["seconds"]
-    df["vs_torch_nn"] = [bare.get(tuple(r[k] for k in key), float("nan")) / r["seconds"] for _, r in df.iterrows()]
-    show = df[["arch", "backend", "batch", "seq_len", "hidden", "n_params", "pass", "seconds",
+    solo = df[df.seeds == 1]
+    ref = solo[solo.backend == "fused"].set_index(key)["step_samples_per_s"]
+    df["vs_fused"] = [r["step_samples_per_s"] / ref.get(tuple(r[k] for k in key), float("nan")) for _, r in df.iterrows()]
+    bare = solo[solo.backend == BARE].set_index(key)["step_samples_per_s"]
+    df["vs_torch_nn"] = [r["step_samples_per_s"] / bare.get(tuple(r[k] for k in key), float("nan"))
+                         for _, r in df.iterrows()]
+    show = df[["arch", "backend", "seeds", "batch", "seq_len", "hidden", "n_params", "pass", "seconds",
                "step_samples_per_s", "gflops", "vs_fused", "vs_torch_nn"]].copy()
     show["seconds"] = (show["seconds"] * 1e3).round(2)
     show = show.rename(columns={"seconds": "ms"})
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    print("vs_fused = fused time / this time (>= 0.8 target for cell); "
-          "vs_torch_nn = torch.nn time / this time (>= 0.97 target for fused)")
+    print("vs_fused = this step-samples/s / one fused run's (>= 0.8 target for cell); vs_torch_nn = the "
+          "same against torch.nn (>= 0.97 target for fused); a group of S seeds against S solo runs")
     if args.out:
         try:
             atomic_write_text(args.out, df.to_csv(index=False))

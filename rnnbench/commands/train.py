@@ -42,7 +42,12 @@ def add_parser(sub) -> None:
                        description="Train one run. Precedence: defaults < the task's defaults < "
                                    "--config < flags. Task parameters: --seq-len etc. or --set key=value.")
     p.add_argument("--config", metavar="FILE", help="YAML/JSON file of run settings (RunConfig keys)")
-    p.add_argument("--out", required=True, metavar="DIR", help="out dir (resumed if it holds this run)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="out dir (resumed if it holds this run); with --seeds one per seed: DIR/seed<k>, "
+                        "or DIR itself with {seed} in it")
+    p.add_argument("--seeds", metavar="A-B|A,B,...",
+                   help="train these seeds in one process, in lockstep where the config allows "
+                        "(README: seeds in a group); a config file's `seed: [..]` does the same")
     add_setting_flags(p)
     p.add_argument("--data-dir", help="data directory (default: $RNNBENCH_DATA or the user cache)")
     p.add_argument("--quiet", action="store_true", help="no progress output (run.log is still written)")
@@ -94,6 +99,8 @@ def _pairs(items: list[str], what: str) -> dict[str, Any]:
 
 def config_from_args(args) -> dict[str, Any]:
     d: dict[str, Any] = load_file(args.config) if args.config is not None else {}
+    if isinstance(d.get("seed"), list):    # a group of seeds (run below): each seed is one run
+        args.file_seeds = d.pop("seed")
     if d:   # the file's own values must be valid, even those a flag overrides
         check_values(d, args.config, getattr(args, "task", None))
     for key in FLAGS:
@@ -119,6 +126,17 @@ def run(args) -> int:
     if args.data_dir is not None:
         from ..io import check_in_path
         check_in_path(args.data_dir, "--data-dir")
-    cfg = with_task_defaults(config_from_args(args))
-    metrics = train_run(cfg, args.out, data_dir=args.data_dir, quiet=args.quiet)
-    return 0 if metrics["status"] in ("ok", "diverged") else 1
+    d = config_from_args(args)
+    seeds = args.seeds if args.seeds is not None else getattr(args, "file_seeds", None)
+    if seeds is None:
+        metrics = train_run(with_task_defaults(d), args.out, data_dir=args.data_dir, quiet=args.quiet)
+        return 0 if metrics["status"] in ("ok", "diverged") else 1
+    from ..group import parse_seeds, run_group
+
+    seeds = parse_seeds(seeds)
+    if "seed" in d:
+        raise UsageError(f"give --seed or --seeds, not both (--seed {d['seed']}, --seeds {args.seeds or seeds})")
+    cfg = with_task_defaults({**d, "seed": seeds[0]})
+    outs = [args.out.replace("{seed}", str(s)) if "{seed}" in args.out else f"{args.out}/seed{s}" for s in seeds]
+    results = run_group(cfg, outs, data_dir=args.data_dir, quiet=args.quiet, seeds=seeds)
+    return 0 if all(m["status"] in ("ok", "diverged") for m in results) else 1

@@ -366,6 +366,7 @@ class Agreement(Task):
     title = "Subject-verb agreement (number prediction)"
     citation = CITATION
     family = "synthetic"                 # generated data, not built to need a long memory
+    lockstep = False                     # sequences of different lengths share a batch
     kind = "many_to_one"
     metric = "accuracy"
     direction = "max"

@@ -154,6 +154,9 @@ class Task:
         raise NotImplementedError
 
     vocab_size: ClassVar[int | None] = None   # set for token-id inputs (embedding / one-hot)
+    # Every training batch has one shape (no Split.lengths): the seeds of a run can train in
+    # lockstep (rnnbench/group.py). False where sequences of different lengths share a batch.
+    lockstep: ClassVar[bool] = True
 
     # The model_params a task's model takes, beyond the run's settings: a recurrent model's
     # init option (the seq2seq tasks take the encoder-decoder's, models/seq2seq.py Options).

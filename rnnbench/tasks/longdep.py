@@ -224,6 +224,7 @@ class TemporalOrder(Task):
     title = "Temporal order"
     citation = "Hochreiter & Schmidhuber 1997, Long short-term memory, experiments 6a / 6b"
     family = "long-dependency"             # lengths fixed by the task (100..110): no length_param
+    lockstep = False                     # sequences of different lengths share a batch
     kind = "many_to_one"
     metric = "accuracy"
     direction = "max"

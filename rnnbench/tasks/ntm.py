@@ -96,6 +96,7 @@ class BitCopy(Task):
     """What seqcopy and repeat-copy share: padded splits, the masked loss, bits_err, generalisation."""
     citation = CITATION
     family = "long-dependency"
+    lockstep = False                     # sequences of different lengths share a batch
     length_param = "max_len"
     kind = "many_to_many"
     metric = "bits_err"

@@ -48,6 +48,7 @@ N_SAMPLES = 8   # test examples written to attention.json / samples.json
 class Seq2SeqTask(Task):
     """Common machinery: vocabulary, teacher-forced loss, decoding, metrics, artifacts."""
     kind = "seq2seq"
+    lockstep = False                     # sequences of different lengths share a batch
     metric = "exact_match"
     direction = "max"
     solved_threshold = 0.99

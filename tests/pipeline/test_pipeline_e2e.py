@@ -192,7 +192,7 @@ def test_paths_with_spaces(tmp_path):
 @pytest.mark.parametrize("name, env, expect", [
     ("quick", {}, {"train": 72, "gradients": 3, "throughput": 1}),
     ("claims", {}, {"train": 86}),
-    ("beyond", {}, {"train": 81, "throughput": 1}),
+    ("beyond", {}, {"train": 131, "throughput": 1}),
     ("beyond_tasks", {}, {"train": 42}),
     ("agreement", {}, {"train": 20}),
     ("ntm", {}, {"train": 6}),
@@ -255,3 +255,38 @@ def test_a_changed_grid_rewrites_its_cells_and_the_aggregation_follows(tiny, tmp
     with open(wd / "results" / "provenance" / "cells.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 8
     assert sorted({t["seed"] for t in rows(wd / "results")}) == ["0", "1"] and len(rows(wd / "results")) == 8
+
+
+def test_seeds_of_a_cell_train_as_one_group_job(tmp_path):
+    """Two seeds per cell: one `train_group` job per (arch, seq_len), each seed in its own run dir
+    with the id it has without grouping; `group_seeds: false` plans one job per seed instead; a
+    third seed is a new group whose finished members are not trained again."""
+    config = yaml.safe_load(TINY.read_text())
+    config["grid"]["seed"] = [0, 1]
+    config["gradients"] = {"cells": []}
+    cfg = write_config(tmp_path / "two.yaml", config)
+    wd = tmp_path / "g"
+    r = snakemake(wd, config=cfg)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert job_counts(r.stdout)["train_group"] == 4 and "train" not in job_counts(r.stdout), r.stdout[-2000:]
+    res = wd / "results"
+    table = rows(res)
+    assert len(table) == 8 and {t["status"] for t in table} == {"ok"}
+    assert {t["group_seeds"] for t in table} == {"[0, 1]"}
+    summaries = list((res / "groups").rglob("*.json"))
+    assert len(summaries) == 4 and all(len(json.loads(p.read_text())["runs"]) == 2 for p in summaries)
+    solo = write_config(tmp_path / "solo.yaml", {**config, "group_seeds": False})
+    r = snakemake(tmp_path / "s", "-n", config=solo)
+    assert r.returncode == 0 and job_counts(r.stdout)["train"] == 8 and "train_group" not in job_counts(r.stdout)
+    cells = {row["path"] for row in csv.DictReader(open(res / "provenance" / "cells.csv"))}
+    assert cells == {t["run_dir"].removeprefix("runs/") for t in table}
+    config["grid"]["seed"] = [0, 1, 2]
+    three = write_config(tmp_path / "three.yaml", config)
+    r = snakemake(wd, config=three)
+    assert r.returncode == 0 and job_counts(r.stdout)["train_group"] == 4, r.stdout[-2000:]
+    again = rows(res)
+    assert len(again) == 12
+    first = {t["run_dir"]: t["train_seconds"] for t in table}
+    assert all(t["train_seconds"] == first[t["run_dir"]] for t in again if t["run_dir"] in first)  # not retrained
+    log = next((res / "logs" / "train" / "adding" / "lstm").glob("*s0-2-*.log")).read_text()
+    assert "already finished" in log

@@ -36,7 +36,7 @@ def provenance_file(name):
 
 if workflow.is_main_process:
     try:
-        CELLS = G.expand(config)
+        CELLS = G.pipeline_cells(config)
         G.check_data(CELLS, config["data_dir"])
     except UsageError as e:
         raise WorkflowError(f"grid config: {e}") from None
@@ -46,9 +46,14 @@ elif os.path.isfile(provenance_file("cells.csv")):
     # job starts) instead of importing the registries (torch) to expand it again.
     CELLS = G.load_cells(provenance_file("cells.csv"))
 else:
-    CELLS = G.expand(config)   # the `grid` job itself
+    CELLS = G.pipeline_cells(config)   # the `grid` job itself
 
 BY_PATH = {c.path: c for c in CELLS}
+# The seed groups (grid.seed_groups; the config's group_seeds): group path -> its cells, by seed.
+GROUPS = {}
+for _c in CELLS:
+    if _c.group:
+        GROUPS.setdefault(_c.group, []).append(_c)
 GRADIENT_CELLS = [c for c in CELLS if c.gradients]
 
 
@@ -136,6 +141,7 @@ wildcard_constraints:
     task="[^/]+",
     arch="[^/]+",
     cell="[^/]+",
+    group="[^/]+",
 
 
 def grid_files(cells=None):
@@ -147,7 +153,7 @@ def grid_files(cells=None):
 def write_grid_files(grid_yaml, cells_csv, log):
     """The `grid` rule's job: atomic writes (rnnbench.io). It expands the config afresh: run
     apart from the main process, this module took CELLS from the cells.csv being replaced."""
-    cells = G.expand(config)
+    cells = G.pipeline_cells(config)
     files = grid_files(cells)
     atomic_write_text(grid_yaml, files["grid.yaml"])
     atomic_write_text(cells_csv, files["cells.csv"])
@@ -179,6 +185,47 @@ def run_dir(wildcards):
     return f"{RESULTS}/runs/{cell_of(wildcards).path}"
 
 
+def group_of(wildcards):
+    path = f"{wildcards.task}/{wildcards.arch}/{wildcards.group}"
+    try:
+        return GROUPS[path]
+    except KeyError:
+        raise WorkflowError(f"{path} is not a seed group of this grid (see {provenance_file('cells.csv')})")
+
+
+def group_setup(wildcards):
+    """The group job's first command: each member's run dir and its cell.json (as `train` writes it)."""
+    return " && ".join(f"mkdir -p {shlex.quote(d)} && printf '%s\\n' {shlex.quote(c.config_json())} "
+                       f"> {shlex.quote(d)}/cell.json"
+                       for c in group_of(wildcards) for d in [f"{RESULTS}/runs/{c.path}"])
+
+
+def group_dirs(wildcards):
+    return " ".join(shlex.quote(f"{RESULTS}/runs/{c.path}") for c in group_of(wildcards))
+
+
+def group_config(wildcards):
+    """The members' configs (params: a changed member reruns the group)."""
+    return [c.config_json() for c in group_of(wildcards)]
+
+
+def group_threads(wildcards):
+    return group_of(wildcards)[0].threads
+
+
+def group_mem_mb(wildcards):
+    return max(int(c.resources.get("mem_mb", 1000)) for c in group_of(wildcards))
+
+
+def group_runtime(wildcards):
+    """The members' runtimes added: the bound of training them one after another."""
+    return sum(int(c.resources.get("runtime", 30)) for c in group_of(wildcards))
+
+
+def group_gpus(wildcards):
+    return 1 if group_of(wildcards)[0].config.get("device") == "cuda" else 0
+
+
 def gradients_dir(wildcards):
     return f"{RESULTS}/gradients/{cell_of(wildcards).path}"
 
@@ -196,7 +243,9 @@ def cell_runtime(wildcards):
 
 
 def cell_gpus(wildcards):
-    """1 for a cuda cell: `--resources gpu=N` locally, `--gpus=1` through SLURM."""
+    """1 for a cuda cell (or seed group): `--resources gpu=N` locally, `--gpus=1` through SLURM."""
+    if "group" in wildcards.keys():
+        return group_gpus(wildcards)
     return 1 if cell_of(wildcards).config.get("device") == "cuda" else 0
 
 
@@ -253,7 +302,9 @@ SLURM = slurm_resources()
 
 # ---------------------------------------------------------------- targets
 def metrics_files(wildcards=None):
-    return [f"{RESULTS}/runs/{c.path}/metrics.json" for c in CELLS]
+    """What says a run finished: its metrics.json; for a seed group, the group job's summary."""
+    return ([f"{RESULTS}/runs/{c.path}/metrics.json" for c in CELLS if not c.group]
+            + [f"{RESULTS}/groups/{g}.json" for g in GROUPS])
 
 
 def gradient_files(wildcards=None):

@@ -24,3 +24,28 @@ rule train:
         "mkdir -p {params.out:q} && printf '%s\\n' {params.config:q} > {params.out:q}/cell.json && "
         f"{RNNBENCH} train --config {{params.out:q}}/cell.json --out {{params.out:q}} {DATA_OPTION} "
         "> {log:q} 2>&1"
+
+
+# The seeds of one cell that can train in lockstep (grid.seed_groups; the config's group_seeds,
+# default on): one job trains them together (`rnnbench train-group`, rnnbench/group.py), each
+# into its own run dir, as `train` would; its summary marks the group done.
+rule train_group:
+    input:
+        ancient(provenance_file("cells.csv")),
+    output:
+        f"{RESULTS}/groups/{{task}}/{{arch}}/{{group}}.json",
+    log:
+        f"{RESULTS}/logs/train/{{task}}/{{arch}}/{{group}}.log",
+    params:
+        configs=group_config,
+        setup=group_setup,
+        dirs=group_dirs,
+    threads: group_threads
+    resources:
+        mem_mb=group_mem_mb,
+        runtime=group_runtime,
+        gpu=group_gpus,
+        **SLURM,
+    shell:
+        "{params.setup} && "
+        f"{RNNBENCH} train-group {{params.dirs}} --summary {{output:q}} {DATA_OPTION} > {{log:q}} 2>&1"
