@@ -1,4 +1,6 @@
-"""The cell backend's compiled kernels: the lstm and gru forward scans in C++ (`scans.cpp`).
+"""The cell backend's compiled kernels (`scans.cpp`): the forward and backward scans through time
+of rnn (tanh, sigmoid, relu; irnn is rnn relu), lstm and gru, each over a group of S seeds
+(torch.ops.rnnbench.<cell>_scan and <cell>_scan_backward; `scan_functions.py` calls them).
 
 Built on first use by torch's JIT extension builder (a C++ compiler, and ninja from the
 `ninja` package), cached per source, flags and torch version under the user cache
@@ -9,7 +11,8 @@ Concurrent first uses (a pipeline's parallel jobs) wait on torch's build lock.
     RNNBENCH_NATIVE=1      it must build: a failure is an error
     RNNBENCH_NATIVE=0      never; the PyTorch scan (the reference the kernel is tested against)
 
-Only the forward pass on CPU in float32 uses them; everything else runs the PyTorch code.
+Only CPU float32 tensors use them; everything else (CUDA, float64) runs the PyTorch twins in
+`scan_functions.py`.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ import torch
 from ..errors import UsageError, unknown
 
 SOURCE = Path(__file__).with_name("scans.cpp")
-ARCHS = ("lstm", "gru")          # the cells with a compiled forward scan in SOURCE
+ARCHS = ("rnn", "irnn", "lstm", "gru")   # the cells whose fast path runs the compiled scans in SOURCE
+OPS = tuple(f"{cell}_scan{part}" for cell in ("rnn", "lstm", "gru") for part in ("", "_backward"))
 MODES = ("auto", "0", "1")
 
 
@@ -74,13 +78,15 @@ def _load(flags: tuple[str, ...]):
     return torch.ops.rnnbench
 
 
-def scan(arch: str, like: torch.Tensor) -> Callable | None:
-    """The compiled forward scan of `arch` (torch.ops.rnnbench.<arch>_scan) for tensors like
-    `like`, or None: another cell, not CPU float32, or no kernels (`load`)."""
-    if arch not in ARCHS or like.device.type != "cpu" or like.dtype != torch.float32:
+def op(name: str, like: torch.Tensor) -> Callable | None:
+    """The compiled op `name` (one of OPS: "lstm_scan", "lstm_scan_backward", ...) for tensors
+    like `like`, or None: not CPU float32, or no kernels (`load`)."""
+    if name not in OPS:
+        raise unknown("native op", name, OPS)
+    if like.device.type != "cpu" or like.dtype != torch.float32:
         return None
     ops = load()
-    return None if ops is None else getattr(ops, f"{arch}_scan")
+    return None if ops is None else getattr(ops, name)
 
 
 @functools.cache
@@ -103,6 +109,6 @@ def load():
     if required == "1":
         raise UsageError(f"RNNBENCH_NATIVE=1 but the native kernels did not build: {reason}") from error
     warnings.warn(f"rnnbench: the native kernels did not build ({reason}); the cell backend's "
-                  f"lstm and gru run their PyTorch scans (set RNNBENCH_NATIVE=0 to silence)",
+                  f"rnn, lstm and gru run their PyTorch scans (set RNNBENCH_NATIVE=0 to silence)",
                   RuntimeWarning, stacklevel=2)
     return None

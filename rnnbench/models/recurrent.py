@@ -7,14 +7,16 @@
 fused   torch.nn.RNN / LSTM / GRU (oneDNN on CPU, cuDNN on GPU): rnn (activation tanh or relu), irnn,
         lstm, gru.
 cell    explicit loops, every cell. Two paths:
-        - fast (rnn with each activation, irnn, lstm, gru): the input projection of all steps in one matmul, then
-          a scan with one recurrent matmul (torch.addmm) and in-place activations per step,
-          run without autograd; a custom autograd.Function holds a hand-written backward
-          through time: one matmul per step for dL/dh_{t-1}, the rest in bulk (activation
-          derivatives before the loop, dL/dW_hh as one [4H, T*B] x [T*B, H] matmul after).
-          Once differentiable (no double backward; the reference path has it). The lstm and
-          gru forward scans on CPU run compiled (`native.py`, `scans.cpp`: the step's
-          elementwise part fused into one vectorised pass), their PyTorch twins the fallback.
+        - fast (rnn with each activation, irnn, lstm, gru): one autograd.Function per
+          layer-direction (`scan_functions.py`): the input projection of all steps in one
+          matmul, a forward scan with one recurrent matmul per step, and a hand-written
+          backward through time (one matmul per step for dL/dh_{t-1}, the weight gradients in
+          bulk after it). The scans run compiled on CPU in float32 (`native.py`, `scans.cpp`:
+          each step's elementwise part fused into one vectorised pass), their PyTorch twins
+          elsewhere. Each Function takes a leading seed dimension S (a group of independent
+          models; a solo model is S = 1), and torch.func.vmap over models stacked with
+          torch.func.stack_module_state runs them grouped (lengths None). Once differentiable
+          (no double backward; the reference path has it).
         - reference (gru-cho, jordan, and every cell with return_states=True): autograd
           through `CellSpec.step` one step at a time, each state h_t its own graph node.
         TorchScript was measured on the fast path's loops and gave nothing (and is deprecated);
@@ -33,12 +35,12 @@ from numbers import Integral, Real
 import torch
 import torch.nn.functional as F
 from torch import _VF, nn
-from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..errors import UsageError, unknown
 from . import native
 from .cells import ACTIVATIONS, CELLS, RNN, Activation, CellSpec
+from .scan_functions import GRUScan, LSTMScan, RNNScan, _needs_grad
 from .zoo import ARCHS
 
 BACKENDS = ("fused", "cell")
@@ -205,7 +207,8 @@ class _Batch:
 
     sizes[t]: the rows still running at step t are [:sizes[t]] (None: every row, every step).
     sort / unsort: into and out of that order (dim 1); flip: reverse time within each
-    sequence's valid part (a plain flip without lengths).
+    sequence's valid part (a plain flip without lengths). The fast path's Functions
+    (`scan_functions`) read sizes, valid, order and final.
     """
 
     def __init__(self, lengths, T: int, B: int, device):
@@ -234,226 +237,32 @@ class _Batch:
         """[T, B, H] -> [B, H]: each sequence's entry at its last valid step (a copy)."""
         return t[-1].clone() if self.order is None else t[self.last]
 
-    def steps(self, T: int, B: int) -> list[int]:
-        return self.sizes or [B] * T
-
-    def buffer(self, like, *shape):
-        """Scan buffers; zeroed with lengths, so that padded rows stay zero and finite."""
-        return like.new_zeros(shape) if self.sizes else like.new_empty(shape)
 
 
-class _RNNScan(torch.autograd.Function):
-    """h_t = act(gx_t + W_hh h_{t-1}), gx = W_ih x + b_ih + b_hh; act an Activation (tanh,
-    sigmoid, relu): applied in place per step, its slope act'(z) = f(h_t) taken from the
-    outputs in the backward pass."""
-
-    @staticmethod
-    def forward(ctx, gx, h0, w_hh, act: Activation, seq: _Batch):
-        T, B, H = gx.shape
-        out = seq.buffer(gx, T, B, H)
-        h, wt = h0, w_hh.t()
-        for t, b in enumerate(seq.steps(T, B)):
-            h = act.inplace(torch.addmm(gx[t, :b], h[:b], wt, out=out[t, :b]))
-        ctx.act, ctx.seq = act, seq
-        ctx.save_for_backward(out, h0, w_hh)
-        return out, seq.final(out)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dout, dh_n):
-        out, h0, w_hh = ctx.saved_tensors
-        T, B, H = out.shape
-        dact = ctx.act.slope(out)
-        dpre = ctx.seq.buffer(out, T, B, H)
-        dh = dh_n.clone(memory_format=torch.contiguous_format)
-        steps = ctx.seq.steps(T, B)
-        for t in reversed(range(T)):
-            b = steps[t]
-            d = torch.add(dh[:b], dout[t, :b], out=dpre[t, :b]).mul_(dact[t, :b])
-            torch.mm(d, w_hh, out=dh[:b])
-        h_prev = torch.cat([h0[None], out[:-1]])
-        return dpre, dh, dpre.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), None, None
-
-
-def _lstm_scan_torch(gates, bias, h0, c0, wt, out, cs, tanh_cs, sizes, keep: bool) -> None:
-    """The PyTorch twin of lstm_scan in scans.cpp (same arguments, same results within float32
-    rounding). tanh(z) = 2 sigmoid(2z) - 1: with g's pre-activation doubled (its columns of
-    gates, bias and W_hh^T), one sigmoid over all four gates of a step (a contiguous [B, 4H],
-    which ATen spreads over threads) replaces three calls on strided slices, each below
-    ATen's parallel grain at B x H = 64 x 256."""
-    H = out.shape[2]
-    scale = bias.new_ones(4 * H)
-    scale[2 * H:3 * H] = 2
-    torch.addcmul(bias * scale, gates, scale, out=gates)
-    wt = wt * scale
-    h, c = h0, c0 if keep else cs
-    for t, b in enumerate(sizes):
-        a = gates[t, :b]
-        torch.addmm(a, h[:b], wt, out=a).sigmoid_()
-        a[:, 2 * H:3 * H].mul_(2).sub_(1)
-        i, f, g, o = a.chunk(4, 1)
-        if keep:
-            c = torch.mul(f, c[:b], out=cs[t, :b]).addcmul_(i, g)
-            tc = torch.tanh(c, out=tanh_cs[t, :b])
-        else:
-            tc = torch.tanh(cs[:b].mul_(f).addcmul_(i, g), out=tanh_cs[:b])
-        h = torch.mul(o, tc, out=out[t, :b])
-
-
-class _LSTMScan(torch.autograd.Function):
-    """The whole lstm layer: gx = W_ih x in one matmul, then lstm_step over gx [T, B, 4H]
-    (gates i, f, g, o), the bias b = b_ih + b_hh added in the step.
-
-    The forward pass on CPU in float32 runs the compiled scan (`native.py`, `scans.cpp`):
-    per step ATen's addmm, then one fused, vectorised pass for the gates and states;
-    `_lstm_scan_torch` is its fallback and reference. In both, the projection's output is
-    the gate buffer (the step's addmm accumulates into it in place, the activated gates
-    replace it), and without gradients (training=False) c_t lives in one [B, H] buffer and
-    only h_t is kept per step: fewer fresh pages to fault in, which on CPU costs about as
-    much as the elementwise arithmetic.
-    """
-
-    @staticmethod
-    def forward(ctx, x, w_ih, bias, h0, c0, w_hh, seq: _Batch, training: bool):
-        T, B = x.shape[:2]
-        H = w_hh.shape[1]
-        x2 = x.reshape(T * B, -1)
-        scan = native.scan("lstm", x) or _lstm_scan_torch
-        c0 = c0.contiguous()
-        gates = torch.mm(x2, w_ih.t()).view(T, B, 4 * H)
-        out = seq.buffer(gates, T, B, H)
-        if training:
-            if seq.valid is not None:
-                gates.masked_fill_(~seq.valid, 0)            # padded rows stay zero and finite
-            cs, tanh_cs = seq.buffer(gates, T, B, H), seq.buffer(gates, T, B, H)
-        else:                          # cs: c_{t-1} in, c_t out; rows past their end keep theirs
-            cs = c0.clone()
-            tanh_cs = torch.empty_like(cs)
-        scan(gates, bias.contiguous(), h0, c0, w_hh.t(), out, cs, tanh_cs, seq.steps(T, B), training)
-        if not training:
-            return out, seq.final(out), cs
-        ctx.seq = seq
-        ctx.save_for_backward(x2, w_ih, gates, cs, tanh_cs, out, h0, c0, w_hh)
-        return out, seq.final(out), seq.final(cs)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dout, dh_n, dc_n):
-        x2, w_ih, gates, cs, tanh_cs, out, h0, c0, w_hh = ctx.saved_tensors
-        T, B, G = gates.shape
-        H = G // 4
-        i, f, g, o = gates.unflatten(2, (4, H)).unbind(2)
-        c_prev = torch.cat([c0[None], cs[:-1]])
-        # dL/d(pre-activation): dc * k_ifg for i, f, g and dh * k_o for o; dc_t += dh_t * k_c
-        k_ifg = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], 2)
-        k_o = tanh_cs * o * (1 - o)
-        k_c = o * (1 - tanh_cs * tanh_cs)
-        dgates = ctx.seq.buffer(gates, T, B, 4, H)
-        dh = dh_n.clone(memory_format=torch.contiguous_format)
-        dc = dc_n.clone(memory_format=torch.contiguous_format)
-        steps = ctx.seq.steps(T, B)
-        for t in reversed(range(T)):
-            b = steps[t]
-            dh_t, dc_t = dh[:b], dc[:b]
-            dh_t.add_(dout[t, :b])
-            dc_t.addcmul_(dh_t, k_c[t, :b])
-            torch.mul(dc_t.unsqueeze(1), k_ifg[t, :b], out=dgates[t, :b, :3])
-            torch.mul(dh_t, k_o[t, :b], out=dgates[t, :b, 3])
-            dc_t.mul_(f[t, :b])
-            torch.mm(dgates[t, :b].flatten(1), w_hh, out=dh_t)
-        dg = dgates.view(T * B, G)
-        h_prev = torch.cat([h0[None], out[:-1]]).view(T * B, H)
-        need_x = ctx.needs_input_grad[0]
-        dx = dg.mm(w_ih).view(T, B, -1) if need_x else None
-        dw = dg.t()
-        return dx, dw.mm(x2), dg.sum(0), dh, dc, dw.mm(h_prev), None, None
-
-
-def _gru_scan_torch(gx, b_hh, h0, wt, gates, gh, out, sizes, keep: bool) -> None:
-    """The PyTorch twin of gru_scan in scans.cpp (same arguments, same results within float32
-    rounding): with keep, gates and gh [T, B, 3H] receive r, z, n and W_hh h + b_hh; without,
-    they are one step's [B, 3H] scratch."""
-    H = out.shape[2]
-    h = h0
-    for t, b in enumerate(sizes):
-        g_t, gh_t = (gates[t], gh[t]) if keep else (gates, gh)
-        a = torch.addmm(b_hh, h[:b], wt, out=gh_t[:b])
-        r, z = torch.add(gx[t, :b, :2 * H], a[:, :2 * H], out=g_t[:b, :2 * H]).sigmoid_().chunk(2, 1)
-        n = torch.addcmul(gx[t, :b, 2 * H:], r, a[:, 2 * H:], out=g_t[:b, 2 * H:]).tanh_()
-        h = torch.lerp(n, h[:b], z, out=out[t, :b])                  # (1 - z) * n + z * h
-
-
-class _GRUScan(torch.autograd.Function):
-    """gru_step over gx = W_ih x + b_ih [T, B, 3H] (gates r, z, n); b_hh stays inside r * (.).
-
-    The forward pass on CPU in float32 runs the compiled scan (scans.cpp), `_gru_scan_torch`
-    elsewhere; without gradients (training=False) only h_t is kept per step."""
-
-    @staticmethod
-    def forward(ctx, gx, h0, w_hh, b_hh, seq: _Batch, training: bool):
-        T, B, G = gx.shape
-        H = G // 3
-        scan = native.scan("gru", gx) or _gru_scan_torch
-        if training:                                                     # r, z, n; W_hh h + b_hh
-            gates, gh = seq.buffer(gx, T, B, G), seq.buffer(gx, T, B, G)
-        else:
-            gates, gh = gx.new_empty(B, G), gx.new_empty(B, G)
-        out = seq.buffer(gx, T, B, H)
-        scan(gx.contiguous(), b_hh.contiguous(), h0.contiguous(), w_hh.t(), gates, gh, out,
-             seq.steps(T, B), training)
-        if not training:
-            return out, seq.final(out)
-        ctx.seq = seq
-        ctx.save_for_backward(gates, gh, out, h0, w_hh)
-        return out, seq.final(out)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dout, dh_n):
-        gates, gh, out, h0, w_hh = ctx.saved_tensors
-        T, B, G = gates.shape
-        H = G // 3
-        r, z, n = gates.unflatten(2, (3, H)).unbind(2)
-        h_prev = torch.cat([h0[None], out[:-1]])
-        # dL/d(n's pre-activation) = dh * k_n; dL/d(W_hh h + b_hh) = dh * k_gh (r, z, n rows)
-        k_n = (1 - z) * (1 - n * n)
-        k_gh = torch.stack([k_n * gh[..., 2 * H:] * r * (1 - r), (h_prev - n) * z * (1 - z), k_n * r], 2)
-        dgh = ctx.seq.buffer(gates, T, B, 3, H)
-        dhs = ctx.seq.buffer(gates, T, B, H)
-        dh = dh_n.clone(memory_format=torch.contiguous_format)
-        steps = ctx.seq.steps(T, B)
-        for t in reversed(range(T)):
-            b = steps[t]
-            d = torch.add(dh[:b], dout[t, :b], out=dhs[t, :b])
-            torch.mul(d.unsqueeze(1), k_gh[t, :b], out=dgh[t, :b])
-            torch.addmm(d * z[t, :b], dgh[t, :b].flatten(1), w_hh, out=dh[:b])
-        dgh = dgh.flatten(2)
-        dgx = torch.cat([dgh[..., :2 * H], dhs * k_n], 2)
-        return dgx, dh, dgh.flatten(0, 1).t().mm(h_prev.flatten(0, 1)), dgh.sum((0, 1)), None, None
+def _solo(fn, tensors, *rest):
+    """A Function of `scan_functions` on one layer-direction: the group of one, S = 1. Under
+    torch.func.vmap the Function's vmap rule folds the vmapped dimension into S (and decides
+    `training` again: batched tensors do not report requires_grad)."""
+    return [t[0] for t in fn.apply(*(t[None] for t in tensors), *rest)]
 
 
 def _rnn_fast(act: Activation):
     def run(x, state, p, seq):
-        gx = F.linear(x, p["weight_ih"], p["bias_ih"] + p["bias_hh"])
-        out, h = _RNNScan.apply(gx, state[0], p["weight_hh"], act, seq)
+        tensors = (x, p["weight_ih"], p["bias_ih"] + p["bias_hh"], state[0], p["weight_hh"])
+        out, h = _solo(RNNScan, tensors, act, seq)
         return out, (h,)
     return run
 
 
-def _needs_grad(inputs) -> bool:
-    """Whether a scan must keep its per-step buffers for a backward pass."""
-    return torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
-
-
 def _lstm_fast(x, state, p, seq):
-    inputs = (x, p["weight_ih"], p["bias_ih"] + p["bias_hh"], *state, p["weight_hh"])
-    out, h, c = _LSTMScan.apply(*inputs, seq, _needs_grad(inputs))
+    tensors = (x, p["weight_ih"], p["bias_ih"] + p["bias_hh"], *state, p["weight_hh"])
+    out, h, c, *_ = _solo(LSTMScan, tensors, seq, _needs_grad(tensors))
     return out, (h, c)
 
 
 def _gru_fast(x, state, p, seq):
-    inputs = (F.linear(x, p["weight_ih"], p["bias_ih"]), state[0], p["weight_hh"], p["bias_hh"])
-    out, h = _GRUScan.apply(*inputs, seq, _needs_grad(inputs))
+    tensors = (x, p["weight_ih"], p["bias_ih"], state[0], p["weight_hh"], p["bias_hh"])
+    out, h, *_ = _solo(GRUScan, tensors, seq, _needs_grad(tensors))
     return out, (h,)
 
 
