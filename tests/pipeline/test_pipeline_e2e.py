@@ -190,20 +190,21 @@ def test_paths_with_spaces(tmp_path):
 
 
 @pytest.mark.parametrize("name, env, expect", [
-    ("quick", {}, {"train": 72, "gradients": 3, "throughput": 1}),
-    ("claims", {}, {"train": 86}),
-    ("beyond", {}, {"train": 131, "throughput": 1}),
-    ("beyond_tasks", {}, {"train": 42}),
-    ("agreement", {}, {"train": 20}),
-    ("ntm", {}, {"train": 6}),
-    ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 30, "gradients": 8}),
+    ("quick", {}, {"train": 18, "train_group": 18, "gradients": 3, "throughput": 1}),
+    ("claims", {}, {"train": 32, "train_group": 9}),
+    ("beyond", {}, {"train": 0, "train_group": 32, "throughput": 1}),
+    ("beyond_tasks", {}, {"train": 0, "train_group": 14}),
+    ("agreement", {}, {"train": 20, "train_group": 0}),
+    ("ntm", {}, {"train": 6, "train_group": 0}),
+    ("lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 12, "train_group": 6, "gradients": 8}),
+    ("beyond_lab", {"RNNBENCH_DATA": str(SHARED_DATA)}, {"train": 0, "train_group": 14}),
     # jordan on copy feeds back its prediction (the default on per-step tasks), which `rnnbench
     # gradients` cannot diagnose: its 4 copy cells are left out (cells.csv: gradients_skipped)
-    ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 180, "gradients": 56}),
-    (None, {}, {"train": 72}),                          # no --configfile: the quick grid
+    ("longdep", {"RNNBENCH_DOWNLOAD": "1"}, {"train": 0, "train_group": 70, "gradients": 60}),
+    (None, {}, {"train": 18, "train_group": 18}),                          # no --configfile: the quick grid
 ])
 def test_dry_run_of_every_shipped_config(tmp_path, name, env, expect):
-    if name == "lab" and not SHARED_DATA.is_dir():
+    if name in ("lab", "beyond_lab") and not SHARED_DATA.is_dir():
         pytest.skip(f"the course data is not at {SHARED_DATA}")
     cfg = None
     if name:
@@ -213,8 +214,8 @@ def test_dry_run_of_every_shipped_config(tmp_path, name, env, expect):
     r = snakemake(tmp_path / "wd", "-n", config=cfg, env=env)
     assert r.returncode == 0, r.stdout[-3000:]
     counts = job_counts(r.stdout)
-    for rule, n in expect.items():
-        assert counts.get(rule) == n, counts
+    for rule, n in expect.items():      # train_group: a cell's seeds as one job (group_seeds)
+        assert counts.get(rule, 0) == n, counts
 
 
 def test_lab_without_its_data_stops_with_the_data_layers_message(tmp_path):
@@ -229,7 +230,8 @@ def test_slurm_profile_plans_the_default_grid(tmp_path):
     r = snakemake(tmp_path, "-n", config=None, profile=SLURM_PROFILE, cores=None,
                   env={"SLURM_CONF": str(tmp_path / "none.conf")})
     assert r.returncode == 0, r.stdout[-3000:]
-    assert job_counts(r.stdout).get("train") == 72 and job_counts(r.stdout).get("throughput") == 1
+    counts = job_counts(r.stdout)
+    assert counts.get("train") == 18 and counts.get("train_group") == 18 and counts.get("throughput") == 1
 
 
 def test_lint_finds_only_the_justified_conda_lint(tmp_path):
@@ -251,10 +253,13 @@ def test_a_changed_grid_rewrites_its_cells_and_the_aggregation_follows(tiny, tmp
     config["grid"]["seed"] = [0, 1]
     r = snakemake(wd, config=write_config(tmp_path / "more-seeds.yaml", config))
     assert r.returncode == 0, r.stdout[-3000:]
-    assert job_counts(r.stdout).get("train") == 4, r.stdout[-2000:]
+    # seeds 0 and 1 of a cell are now one group job (group_seeds): seed 0's finished run is kept
+    assert job_counts(r.stdout).get("train_group") == 4 and "train" not in job_counts(r.stdout), r.stdout[-2000:]
     with open(wd / "results" / "provenance" / "cells.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 8
     assert sorted({t["seed"] for t in rows(wd / "results")}) == ["0", "1"] and len(rows(wd / "results")) == 8
+    before = {t["run_dir"]: t["train_seconds"] for t in rows(tiny[0] / "results")}
+    assert all(t["train_seconds"] == before[t["run_dir"]] for t in rows(wd / "results") if t["seed"] == "0")
 
 
 def test_seeds_of_a_cell_train_as_one_group_job(tmp_path):
