@@ -142,6 +142,28 @@ def test_teacher_forcing_speeds_learning():
     assert check("teacher_forcing_speeds_learning", rows).status == HOLDS
 
 
+def test_censored_runs_are_bounds_not_values():
+    """A run that never reached 99 % counts at its last step, a lower bound (ablations._censoring)."""
+    tf = lambda p: {"params.model_params.teacher_forcing": p}  # noqa: E731
+    # a pair of which neither run reached it is left out, not counted as a tie of 3,520 vs 3,520
+    rows = (addition([0.99] * 4, [1000, 1100, 1200, None], **tf(1.0))
+            + addition([0.99] * 4, [2000, 2150, 2300, None], **tf(0.0)))
+    v = check("teacher_forcing_speeds_learning", rows)
+    assert v.status == HOLDS and v.numbers[0]["forced"] == 1100 and "1 pair(s) where neither reached" in v.evidence
+    # ties except one pair where neither reached it: no practical difference is not concluded from bounds
+    rows = (addition([0.99] * 4, [1000, 1010, 1020, None], **tf(1.0))
+            + addition([0.99] * 4, [1005, 1000, 1030, None], **tf(0.0)))
+    assert check("teacher_forcing_speeds_learning", rows).status == NOT_ENOUGH
+    rows[3]["steps_to_solve"] = rows[7]["steps_to_solve"] = 1030          # every run reached it: a tie
+    rows[3]["steps"] = rows[7]["steps"] = 1030
+    assert check("teacher_forcing_speeds_learning", rows).status == FAILS
+    # the faster-looking arm never reached it where the other did (seed 5): its bound flatters it
+    rows = (addition([0.99] * 6, [1000] * 5 + [None], **tf(1.0))
+            + addition([0.99] * 6, [3000, 3050, 3100, 2950, 3000, 3400], **tf(0.0)))
+    v = check("teacher_forcing_speeds_learning", rows)
+    assert v.status == NOT_ENOUGH and v.numbers[0]["forced_minus_free"].startswith("-")
+
+
 def test_beam_at_least_greedy_pairs_each_run_with_its_own_greedy_decoding():
     rows = addition([0.993, 0.991, 0.995], [1] * 3, **{"metrics.exact_match_greedy": 0.99, "metrics.beam": 3.0})
     rows[2]["metrics.exact_match_greedy"] = 0.996

@@ -10,6 +10,7 @@ from rnnbench import claims
 from rnnbench import grid as G
 from rnnbench.claims import FAILS, HOLDS, NOT_ENOUGH, NOTHING_LEARNED
 from rnnbench.claims import beyond
+from rnnbench.claims import budgets as B
 from rnnbench.models import MODELS
 from rnnbench.record import registry_facts
 from report.reporthelpers import make_runs, seeds
@@ -145,15 +146,19 @@ def test_each_experiment_expands_to_its_cells(name, archs, lengths):
         assert {c.config["task_params"]["seq_len"] for c in cells if c.task == task} == Ts
     arms = {}
     for c in cells:
-        assert c.config["hidden"] == 32 and c.config["steps"] == {"adding": 2000, "copy": 3000}[c.task]
+        # the window MLP's claim at adding T = 200: the TCN's measured budget, on its own fresh seeds
+        long = name == WINDOW and c.task == "adding" and c.config["task_params"]["seq_len"] == 200
+        assert c.config["hidden"] == 32
+        assert c.config["steps"] == (B.TCN_T200_STEPS if long else {"adding": 2000, "copy": 3000}[c.task])
         # tcn on adding at its source's lr (measured: at 0.01 it learned nothing at T = 200)
         assert c.config["lr"] == (0.004 if (c.arch, c.task) == ("tcn", "adding") else 0.01)
         mp = c.config.get("model_params") or {}
         assert mp == ({"match": "lstm", "window": 10} if c.arch == "window-mlp" else
                       {"match": "lstm"} if c.arch in MODELS else {}), (c.arch, mp)
         arms.setdefault((c.task, c.arch, c.config["task_params"]["seq_len"]), set()).add(c.config["seed"])
-    assert all(s == {0, 1, 2} for s in arms.values())
-    assert len(cells) == 3 * len(arms)
+    assert all(s == (set(B.TCN_T200_SEEDS) if name == WINDOW and key[::2] == ("adding", 200) else {0, 1, 2})
+               for key, s in arms.items())
+    assert len(cells) == sum(len(s) for s in arms.values())
 
 
 def test_the_three_experiments_together_are_the_beyond_config():
@@ -161,7 +166,7 @@ def test_the_three_experiments_together_are_the_beyond_config():
     from runhelpers import REPO
     cfg = yaml.safe_load((REPO / "workflows" / "config" / "beyond.yaml").read_text())
     assert cfg["claims"] == list(beyond.CLAIM_NAMES)
-    assert len(G.expand(cfg)) == 81
+    assert len(G.expand(cfg)) == 131          # 81, less 6 at T = 200 (2,000 steps), plus 7 x 8 at 3,000
     from rnnbench.claims.base import grid
     assert grid(cfg["claims"])["throughput"] == beyond.MATCHED_SWEEP      # timed at LSTM's count
 
