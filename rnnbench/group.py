@@ -235,7 +235,6 @@ class _Group:
                             f"{total} steps of batch {cfg.batch_size} | device {cfg.device} | "
                             f"group of seeds {_seed_text(group)} |")
         say = (lambda text: None) if self.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
-        say(f"| {cfg.task} | {cfg.arch} | seeds {_seed_text(group)} in lockstep | {total} steps |")
         base.train()
         loss_of = _vmapped_loss(base, members[0].task)
         results: dict[int, dict] = {}
@@ -263,6 +262,8 @@ class _Group:
                     raise
                 raise _Fallback(f"the model does not run under torch.func.vmap: "
                                 f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}") from None
+            if first:
+                say(f"| {cfg.task} | {cfg.arch} | seeds {_seed_text(group)} in lockstep | {total} steps |")
             first = False
             finite = torch.isfinite(losses.detach())
             if bool(finite.any()):

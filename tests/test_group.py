@@ -49,7 +49,8 @@ def group(cfg, tmp_path, seeds, name="g"):
 
 
 @pytest.mark.parametrize("arch,backend", [("lstm", "cell"), ("lstm", "fused"), ("gru", "cell"), ("rnn", "fused"),
-                                          ("irnn", "cell"), ("gru-cho", "cell")])
+                                          ("irnn", "cell"), ("gru-cho", "cell"), ("mingru", "cell"),
+                                          ("minlstm", "cell")])
 def test_each_seed_of_a_group_matches_its_solo_run(tmp_path, arch, backend):
     cfg = {**SMALL, "arch": arch, "backend": backend}
     grouped = group(cfg, tmp_path, [0, 1, 2])

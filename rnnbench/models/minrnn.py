@@ -83,16 +83,22 @@ def scan_log(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torc
 class LinearScan(torch.autograd.Function):
     """h_t = a_t h_{t-1} + b_t over t (time first: a, b [T, B, H], h0 [B, H]), one node: the
     forward and the backward (the module docstring's reversed recurrence) each loop over t with
-    one fused multiply-add per step and no graph of T nodes."""
+    one fused multiply-add per step and no graph of T nodes. Under torch.func.vmap (a group of
+    seeds, rnnbench/group.py) the seeds join the batch: the recurrence is elementwise, so each
+    seed's arithmetic is its solo run's."""
 
     @staticmethod
-    def forward(ctx, a, b, h0):
+    def forward(a, b, h0):
         h = torch.empty_like(b)
         prev = h0
         for t in range(a.shape[0]):
             prev = torch.addcmul(b[t], a[t], prev, out=h[t])
-        ctx.save_for_backward(a, h, h0)
         return h
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        a, _, h0 = inputs
+        ctx.save_for_backward(a, output, h0)
 
     @staticmethod
     def backward(ctx, grad_h):
@@ -102,6 +108,17 @@ class LinearScan(torch.autograd.Function):
             torch.addcmul(g[t], a[t + 1], g[t + 1], out=g[t])
         grad_a = g * torch.cat([h0.unsqueeze(0), h[:-1]])
         return grad_a, g, a[0] * g[0]
+
+    @staticmethod
+    def vmap(info, in_dims, a, b, h0):
+        """S vmapped seeds [T, B, H] each -> one scan over [T, S*B, H]; the output vmapped at dim 1."""
+        S = info.batch_size
+
+        def fold(x, d, at):        # the seed dim at `at`, then merged with the batch dim after it
+            x = x.movedim(d, at) if d is not None else x.unsqueeze(at).expand(*x.shape[:at], S, *x.shape[at:])
+            return x.reshape(*x.shape[:at], -1, *x.shape[at + 2:]).contiguous()
+        h = LinearScan.apply(fold(a, in_dims[0], 1), fold(b, in_dims[1], 1), fold(h0, in_dims[2], 0))
+        return h.view(h.shape[0], S, -1, h.shape[-1]), 1
 
 
 def scan_linear(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
