@@ -281,11 +281,11 @@ class _Group:
                     results[active[i].seed] = self._finish(active[i], per_epoch, group, stack, i)
                 keep = [i for i in range(len(active)) if i not in bad]
                 active = [active[i] for i in keep]
+                if not active:            # every seed diverged
+                    break
                 stack.keep(keep, active)
                 loss_v = [loss_v[i] for i in keep]
                 norm_v = [norm_v[i] for i in keep]
-                if not active:
-                    break
             stack.optimizer.step()
             T.sync(cfg.device)
             seconds = time.perf_counter() - t0
@@ -438,7 +438,7 @@ class _Stack:
 
     def keep(self, index: list[int], members: list[Member]) -> None:
         """Drop the seeds not in `index` (finished): parameters, gradients, optimizer state."""
-        idx = torch.tensor(index)
+        idx = torch.tensor(index, dtype=torch.long)
         state = self.optimizer.state_dict()
         new = {}
         for k, p in self.params.items():

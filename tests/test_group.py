@@ -149,6 +149,13 @@ def test_stop_when_solved_and_divergence_are_per_seed(tmp_path, monkeypatch):
     monkeypatch.setattr(G, "_vmapped_loss", real)
     ok = group(SMALL, tmp_path, [0, 2], "e")
     assert strip(d[0]) == strip(ok[0]) and strip(d[2]) == strip(ok[1])
+    # every seed diverging, at different steps: the exploding IRNN of the default run's clipping
+    # claim (SGD at a huge rate, no clipping), each as its solo run
+    cfg = {**SMALL, "arch": "irnn", "optimizer": "sgd", "lr": 1e12, "clip": None, "momentum": 0.0}
+    boom = group(cfg, tmp_path, [0, 1, 2], "boom")
+    for s, b in zip([0, 1, 2], boom):
+        solo = run(with_task_defaults({**cfg, "seed": s}), tmp_path / f"boomsolo{s}", quiet=True)
+        assert b["status"] == solo["status"] == "diverged" and b["diverged_step"] == solo["diverged_step"]
 
 
 def test_group_resumes_after_sigkill_to_the_uninterrupted_result(tmp_path):
