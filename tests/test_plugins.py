@@ -312,7 +312,10 @@ def test_plugin_grid_trains_every_cell(plugin_grid):
     assert {row["backend"] for row in rows if row["arch"] == "mut3"} == {"cell"}
     assert {row["task_family"] for row in rows} == {"long-dependency"}
     assert {row["seq_len"] for row in rows} == {"4", "8"}
-    assert len(list((wd / "results" / "logs" / "train").rglob("*.log"))) == 8
+    # the two seeds of each cell train as one job (group_seeds): one job log per group, a run.log per run
+    assert len(list((wd / "results" / "logs" / "train").rglob("*.log"))) == 4
+    assert len(list((wd / "results" / "runs").rglob("run.log"))) == 8
+    assert {row["group_seeds"] for row in rows} == {"[0, 1]"}
 
 
 @pytest.mark.slow
@@ -381,4 +384,5 @@ def test_the_readme_grid_expands(tmp_path):
     r = p.snakemake(tmp_path, "-n", config=p.write_config(tmp_path / "my-grid.yaml", config),
                     env={**ENV, "PYTHONPATH": os.pathsep.join([str(tmp_path), PYTHONPATH])})
     assert r.returncode == 0, r.stdout[-3000:]
-    assert p.job_counts(r.stdout)["train"] == 3 * 3 * 3
+    counts = p.job_counts(r.stdout)          # 27 runs, 3 seeds a cell: one job per cell (group_seeds)
+    assert counts["train_group"] == 3 * 3 and "train" not in counts, counts
