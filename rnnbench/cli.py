@@ -16,7 +16,7 @@ import importlib
 import os
 import sys
 
-from . import plugins
+from . import allocator, plugins
 from .errors import UsageError
 
 # Order = the order in `rnnbench --help`.
@@ -71,6 +71,7 @@ def main(argv=None) -> int:
         os.environ[plugins.ENV] = plugins.with_env(modules)
     parser = make_parser()
     args = parser.parse_args(argv)
+    allocator.tune()                   # freed step buffers stay in the process (allocator.py)
     try:
         status = int(args.func(args) or 0)
         sys.stdout.flush()             # a closed pipe shows here, not at exit

@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from . import allocator
 from .models import CELLS, MODELS, build as build_model, zoo
 
 PASSES = ("forward", "forward_backward")
@@ -164,6 +165,7 @@ def time_fn(fn: Callable[[], None], *, warmup: int = 2, repeat: int = 5, device=
 
 def bench(case: Case, pass_: str = "forward", *, warmup: int = 2, repeat: int = 5) -> dict:
     """One tidy row: the case, the pass, median seconds, step-samples/s, GFLOP/s."""
+    allocator.tune()                       # what `rnnbench train` runs with
     model, x = build(case)
     times = time_fn(step_fn(model, x, pass_), warmup=warmup, repeat=repeat, device=case.device)
     sec = statistics.median(times)
@@ -180,6 +182,7 @@ def compare(cases: list[Case], passes=PASSES, *, warmup: int = 2, repeat: int = 
     round's median as `round_seconds` (space-separated): the samples an interval between two
     cases is computed from (rnnbench.claims: GRU vs LSTM per hidden size).
     """
+    allocator.tune()                       # what `rnnbench train` runs with
     built = {c: build(c) for c in cases}
     samples: dict[tuple, list[list[float]]] = {(c, p): [] for c in cases for p in passes}
     for _ in range(rounds):
