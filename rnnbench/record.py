@@ -36,7 +36,7 @@ IDENTITY = ("task", "arch", "backend", "bidirectional", "layers", "hidden", "see
 # record and a new one of the same run are one condition in the report.
 ADDED_SETTINGS = {"stop_when_solved": False}
 # Record fields added within version 2, and the value a record written before them means.
-ADDED_FIELDS = {"group_seeds": None}
+ADDED_FIELDS = {"group_seeds": None, "val_mean": None}
 
 Status = Literal["ok", "diverged", "failed", "missing"]
 Kind = Literal["many_to_one", "many_to_many", "one_to_many", "seq2seq"]   # rnnbench.tasks.base.KINDS
@@ -87,6 +87,9 @@ class RunRecord:
     seconds_to_solve: float | None = None   # solved rule, and its training seconds; null: never (censored) or no rule
     solve_censored: bool | None = None      # the task has a rule and validation never met it; null: no rule / no run
     stopped_early: bool | None = None       # training ended at that evaluation (stop_when_solved); null: no run
+    val_mean: float | None = None     # the mean validation `metric` over the run's evaluations: the area under its
+                                      # validation curve per evaluation (how fast it learnt, for runs evaluated at
+                                      # the same steps); null: no evaluation, or one not finite
     n_params: int | None = None       # trainable parameters
     native_kernel: bool | None = None  # the compiled scan ran (False: its PyTorch fallback; None: n/a)
     group_seeds: list | None = None   # the seeds trained with it in lockstep (rnnbench/group.py); null: alone

@@ -380,6 +380,14 @@ def _train(cfg: RunConfig, chash: str, task, model, optimizer, state: "State", o
     return metrics
 
 
+def curve_mean(curve: list[dict]) -> float | None:
+    """The mean validation metric over `curve`'s evaluations (the area under the validation curve
+    per evaluation); None without evaluations or where one is not finite (a diverged run)."""
+    vals = [r.get("val_metric") for r in curve]
+    vals = [float(v) if v not in (None, "") else math.nan for v in vals]
+    return sum(vals) / len(vals) if vals and all(math.isfinite(v) for v in vals) else None
+
+
 def time_to_solve(curve: list[dict]) -> tuple[int | None, float | None]:
     """(step, training seconds) of the first evaluation of `curve` (curve.csv's rows) whose
     `solved` is true; (None, None) when none is: censored at the run's last step."""
@@ -581,7 +589,7 @@ def _finish(cfg: RunConfig, chash: str, task, model, state: State, per_epoch: in
         seconds_per_epoch=round(state.seconds / epochs, 4) if epochs else None,
         diverged_step=state.diverged_step, steps_to_solve=to_solve[0], seconds_to_solve=to_solve[1],
         solve_censored=to_solve[0] is None if has_rule else None, stopped_early=state.stopped_early,
-        n_params=model.n_params, native_kernel=_native_kernel(cfg),
+        val_mean=curve_mean(state.curve), n_params=model.n_params, native_kernel=_native_kernel(cfg),
         device=cfg.device, threads=torch.get_num_threads(), hostname=prov.get("hostname"),
         slurm_job_id=prov.get("slurm_job_id"), torch_version=torch.__version__,
         rnnbench_version=__version__, git_sha=prov.get("git_sha"), config_hash=chash, group_seeds=group)

@@ -124,8 +124,24 @@ STACKING = {"seqdigits": [{**STACK_DIGITS, "layers": [1, 2, 4, 8]},
 # +88 [-521, 697], 3 seeds; one-hot digits: 2,288 vs 2,185, +103 [-1,452, 1,657]; 4 digits: neither
 # in 3,520 steps, free ahead on the curve), attention at 4 digits (3,036 vs 2,948), and the lab's
 # one-hot input, batch 128, Adam 1e-3 with a plain decoder (neither above 2 % in 1,760 steps). In
-# none did free running learn slower, so no other setting is pre-registered: this experiment and
-# these seeds stay the claim's.
+# none did free running learn slower at 99 %.
+# What the 16 seeds' validation curves (every 44 steps) do show is the start: forced is ahead
+# during the first epoch and the lead is gone by the third (paired, val exact match: +0.075 at 176
+# steps, sd 0.20; +0.033 at 352, sd 0.17; -0.002 at 528). The 12-seed confirmation above measured
+# one point of that, the test exact match after 1 epoch, whose spread (sd about 0.2) needs about 57
+# pairs to see +0.075 (80 % power): it had 12. The steadier measure of the same thing is the whole
+# first-epoch curve: the mean validation exact match over its four evaluations (44, 88, 132, 176
+# steps; the record's val_mean), +0.035 [-0.005, 0.074], sd 0.074 on seeds 18-33. Chosen from those
+# seeds, so tested on fresh ones, fixed here before any ran: 64 pairs (100-163), paired by seed.
+# With sd 0.074 the interval's half-width is about 0.019 against the 0.05 margin, so the experiment
+# decides either way: a lead above about 0.02 holds, one below about 0.03 is no practical
+# difference (the claim fails). A 1-epoch run takes 11 s alone at 1 thread (128 runs: about 13
+# minutes on 2 cores). The check (ablations.teacher_forcing_speeds_learning) compares each block on
+# its own measure: steps to 99 % (TF_SEEDS) and the first epoch's val_mean (TF_EARLY_SEEDS).
 TF_SEEDS = tuple(range(18, 34))
-TEACHER_FORCING = {"addition": {"epochs": 12, "eval_every": 44, "stop_when_solved": True,
-                                "model_params": {"teacher_forcing": [0.0, 1.0]}}}
+TF_EARLY_SEEDS = tuple(range(100, 164))
+TF_EARLY = {"epochs": 1, "eval_every": 44, "seed": list(TF_EARLY_SEEDS),
+            "model_params": {"teacher_forcing": [0.0, 1.0]}}
+TEACHER_FORCING = {"addition": [{"epochs": 12, "eval_every": 44, "stop_when_solved": True,
+                                 "model_params": {"teacher_forcing": [0.0, 1.0]}},
+                                TF_EARLY]}

@@ -164,6 +164,44 @@ def test_censored_runs_are_bounds_not_values():
     assert v.status == NOT_ENOUGH and v.numbers[0]["forced_minus_free"].startswith("-")
 
 
+def early(forced, free, **extra):
+    """The first-epoch block (budgets.TF_EARLY): 1 epoch, nothing reaches 99 %; the final value
+    (test exact match) deliberately the opposite of val_mean, which the check must read instead."""
+    rows = []
+    for p, means in ((1.0, forced), (0.0, free)):
+        arm_rows = addition([0.9 - m for m in means], [None] * len(means), **{"params.model_params.teacher_forcing": p},
+                            **{"params.train.epochs": 1, **extra})
+        for r, m in zip(arm_rows, means):
+            r["val_mean"] = m
+        rows += arm_rows
+    return rows
+
+
+def test_teacher_forcing_reads_the_first_epochs_curve_in_its_early_block():
+    to99 = (addition([0.99] * 4, [1000, 1400, 1200, 1300], **{"params.model_params.teacher_forcing": 1.0,
+                                                               "params.train.epochs": 12})
+            + addition([0.99] * 4, [1500, 1000, 1100, 1500], **{"params.model_params.teacher_forcing": 0.0,
+                                                                "params.train.epochs": 12}))
+    assert check("teacher_forcing_speeds_learning", to99).status == NOT_ENOUGH      # steps to 99 %: undecided
+    ahead = early([0.30, 0.32, 0.28, 0.31, 0.29], [0.25, 0.26, 0.24, 0.27, 0.25])
+    v = check("teacher_forcing_speeds_learning", to99 + ahead)
+    assert v.status == HOLDS and len(v.numbers) == 2                 # one row per block, each on its own measure
+    row = next(r for r in v.numbers if r["measure"] != "steps to solve")
+    assert row["forced"] == pytest.approx(0.30) and row["free"] == pytest.approx(0.254)
+    assert "first epoch" in row["measure"]
+    level = early([0.30, 0.32, 0.28, 0.31, 0.29], [0.301, 0.318, 0.282, 0.309, 0.291])
+    assert check("teacher_forcing_speeds_learning", to99 + level).status == FAILS   # within the 0.0495 margin
+    behind = early([0.25, 0.26, 0.24, 0.27, 0.25], [0.30, 0.32, 0.28, 0.31, 0.29])
+    assert check("teacher_forcing_speeds_learning", to99 + behind).status == FAILS
+
+
+def test_val_mean_is_the_mean_of_the_curves_validation_metric():
+    from rnnbench.train import curve_mean
+    assert curve_mean([{"val_metric": 0.1}, {"val_metric": 0.2}, {"val_metric": "0.6"}]) == pytest.approx(0.3)
+    assert curve_mean([]) is None
+    assert curve_mean([{"val_metric": 0.1}, {"val_metric": None}]) is None     # a diverged evaluation
+
+
 def test_beam_at_least_greedy_pairs_each_run_with_its_own_greedy_decoding():
     rows = addition([0.993, 0.991, 0.995], [1] * 3, **{"metrics.exact_match_greedy": 0.99, "metrics.beam": 3.0})
     rows[2]["metrics.exact_match_greedy"] = 0.996
