@@ -459,6 +459,7 @@ def _finished(out: Path, chash: str, quiet: bool) -> dict | None:
     if not isinstance(metrics, dict):
         raise UsageError(f"out dir {out} holds an unreadable metrics.json: delete it to finish the "
                          f"run again from its checkpoint, or choose a new --out")
+    metrics = RunRecord.from_dict(metrics, source=metrics_path).to_dict()   # fields added since: their defaults
     if not quiet:
         print(f"| {out} | already finished: nothing to do", file=sys.stderr)
     return metrics

@@ -229,6 +229,26 @@ def test_cli_seeds_and_train_group(tmp_path):
     assert r.returncode == 2 and "cell.json not found" in r.stderr
 
 
+def test_train_group_over_runs_finished_before_the_newer_record_fields(tmp_path):
+    """A results folder from an older rnnbench: finished runs whose metrics.json lacks the fields
+    added since (group_seeds, val_mean) are read as records, the added fields at their defaults."""
+    cell = {"task": "adding", "arch": "rnn", "hidden": 8, "steps": 6, "eval_every": 3, "threads": 1,
+            "task_params": {"seq_len": 6, "n_train": 64, "n_val": 32, "n_test": 32}}
+    dirs = [tmp_path / f"s{s}" for s in (0, 1)]
+    for s, d in enumerate(dirs):
+        d.mkdir()
+        (d / "cell.json").write_text(json.dumps({**cell, "seed": s}))
+    assert run_cli("train-group", *dirs, "--quiet").returncode == 0
+    for d in dirs:
+        m = read_json(d / "metrics.json")
+        assert m["val_mean"] is not None
+        (d / "metrics.json").write_text(json.dumps({k: v for k, v in m.items() if k not in ("group_seeds", "val_mean")}))
+    r = run_cli("train-group", *dirs, "--summary", tmp_path / "summary.json")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("already finished") == 2
+    assert [row["group_seeds"] for row in read_json(tmp_path / "summary.json")["runs"]] == [None, None]
+
+
 def test_grid_groups_cells_that_differ_only_in_the_seed():
     from rnnbench import grid
 
