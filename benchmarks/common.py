@@ -90,7 +90,10 @@ class Benchmark:
 
 
 def pin_threads() -> None:
-    """Apply THREADS; called at the start of every setup (in the forked process)."""
+    """Apply THREADS, and the allocator settings training runs with (rnnbench/allocator.py);
+    called at the start of every setup (in the forked process)."""
+    from rnnbench import allocator
+    allocator.tune()
     if THREADS > 0 and torch.get_num_threads() != THREADS:
         torch.set_num_threads(THREADS)
 
