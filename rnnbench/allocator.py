@@ -31,8 +31,9 @@ USER_VARS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD
 
 @functools.cache
 def tune() -> str:
-    """Set glibc's allocator as above, once per process; returns what happened, for run.log:
-    "set", or why not ("off: RNNBENCH_MALLOC=0", "left to MALLOC_TRIM_THRESHOLD_", "not glibc")."""
+    """Set glibc's allocator as above, once per process; returns what happened (nothing records
+    it yet): "set", or why not ("off: RNNBENCH_MALLOC=0", "left to MALLOC_TRIM_THRESHOLD_",
+    "not glibc", "refused by mallopt")."""
     if os.environ.get(ENV, "1") == "0":
         return f"off: {ENV}=0"
     for var in USER_VARS:

@@ -5,7 +5,7 @@
     python scripts/measure_budgets.py --group all --jobs 2      # every group (tens of minutes)
     python scripts/measure_budgets.py --list                    # the groups and their probes
 
-Every probe is an ordinary `rnnbench train` run (a subprocess, --threads 1, so that two
+Every probe is an ordinary `rnnbench train` run (scripts/probe_run.py: a subprocess, --threads 1, so that two
 jobs side by side on a 2-core machine do not stall each other at OpenMP barriers) into
 --out/<group>/<probe>/seed<k>/, with `stop_when_solved` and validation every
 `eval_every` steps: its curve.csv gives the step and the training seconds at which the
@@ -25,11 +25,12 @@ import argparse
 import itertools
 import json
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import probe_run      # scripts/probe_run.py: one probe run
 
 ADD = {"task": "adding", "batch_size": 50, "hidden": 32, "lr": 0.01,
        "task_params": {"n_train": 5000, "n_val": 500, "n_test": 1000}}
@@ -94,25 +95,13 @@ GROUPS = {
 
 
 def run_one(group: str, name: str, cfg: dict, seed: int, out: Path, rnnbench: str) -> dict:
-    d = out / group / name / f"seed{seed}"
-    d.mkdir(parents=True, exist_ok=True)
     conf = {**cfg, "seed": seed, "threads": 1, "device": "cpu", "stop_when_solved": True}
-    (d / "probe.json").write_text(json.dumps(conf, indent=1))
-    t0 = time.perf_counter()
-    p = subprocess.run([rnnbench, "train", "--config", str(d / "probe.json"), "--out", str(d), "--quiet"],
-                       capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    row = {"group": group, "probe": name, "seed": seed, "wall_s": round(wall, 2), "rc": p.returncode}
-    if p.returncode != 0:
-        row["error"] = (p.stderr.strip().splitlines() or ["?"])[-1]
-        return row
-    m = json.loads((d / "metrics.json").read_text())
-    steps = m.get("steps") or 0
-    row.update(status=m.get("status"), value=m.get("value"), baseline=m.get("baseline"), metric=m.get("metric"),
-               steps=steps, steps_to_solve=m.get("steps_to_solve"), seconds_to_solve=m.get("seconds_to_solve"),
-               train_seconds=m.get("train_seconds"),
-               ms_per_step=round(1000 * (m.get("train_seconds") or 0) / steps, 3) if steps else None,
-               **{f"m.{k}": v for k, v in (m.get("metrics") or {}).items() if isinstance(v, (int, float))})
+    run, m = probe_run.train(conf, out / group / name / f"seed{seed}", rnnbench)
+    row = {"group": group, "probe": name, "seed": seed, **run}
+    if m is not None:
+        row.update(value=m.get("value"), baseline=m.get("baseline"), metric=m.get("metric"),
+                   seconds_to_solve=m.get("seconds_to_solve"), train_seconds=m.get("train_seconds"),
+                   **{f"m.{k}": v for k, v in (m.get("metrics") or {}).items() if isinstance(v, (int, float))})
     return row
 
 

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without install
+
+import probe_run  # noqa: E402  scripts/probe_run.py: one probe run
 
 
 def config(seed: int, seq_len: int, cap: int) -> dict:
@@ -43,21 +41,10 @@ def config(seed: int, seq_len: int, cap: int) -> dict:
 
 
 def run_one(seed: int, seq_len: int, cap: int, out: Path, rnnbench: str) -> dict:
-    d = out / f"T{seq_len}" / f"seed{seed}"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "probe.json").write_text(json.dumps(config(seed, seq_len, cap), indent=1))
-    fresh = not (d / "metrics.json").exists()
-    t0 = time.perf_counter()
-    p = subprocess.run([rnnbench, "train", "--config", str(d / "probe.json"), "--out", str(d), "--quiet"],
-                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    row = {"seq_len": seq_len, "seed": seed, "cap": cap, "rc": p.returncode,
-           "wall_s": round(time.perf_counter() - t0, 1) if fresh else None}
-    if p.returncode != 0:
-        row["error"] = (p.stderr.strip().splitlines() or ["?"])[-1]
-        return row
-    m = json.loads((d / "metrics.json").read_text())
-    row.update(status=m["status"], steps=m["steps"], steps_to_solve=m.get("steps_to_solve"), test=m["value"],
-               train_s=round(m["train_seconds"], 1), ms_per_step=round(1000 * m["train_seconds"] / m["steps"], 1))
+    run, m = probe_run.train(config(seed, seq_len, cap), out / f"T{seq_len}" / f"seed{seed}", rnnbench)
+    row = {"seq_len": seq_len, "seed": seed, "cap": cap, **run}
+    if m is not None:
+        row["test"] = m["value"]
     return row
 
 

@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without install
+
+import probe_run  # noqa: E402  scripts/probe_run.py: one probe run
 
 ARMS = (1.0, 0.0)          # teacher forcing: always the true previous digit / always its own (free running)
 
@@ -70,26 +69,13 @@ def config(setting: str, tf: float, seed: int) -> dict:
 
 def run_one(setting: str, tf: float, seed: int, out: Path, rnnbench: str) -> dict:
     d = out / setting / f"tf{tf:g}" / f"seed{seed}"
-    d.mkdir(parents=True, exist_ok=True)
-    probe, text = d / "probe.json", json.dumps(config(setting, tf, seed), indent=1)
-    if not probe.exists() or probe.read_text() != text:      # its time stamps the run's start
-        probe.write_text(text)
-    done = d / "metrics.json"
-    fresh = not done.exists()
-    t0 = time.perf_counter()
-    p = subprocess.run([rnnbench, "train", "--config", str(probe), "--out", str(d), "--quiet"],
-                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    wall = time.perf_counter() - t0 if fresh else done.stat().st_mtime - probe.stat().st_mtime  # read back
-    row = {"setting": setting, "teacher_forcing": tf, "seed": seed, "rc": p.returncode, "wall_s": round(wall, 1)}
-    if p.returncode != 0:
-        row["error"] = (p.stderr.strip().splitlines() or ["?"])[-1]
+    run, m = probe_run.train(config(setting, tf, seed), d, rnnbench)
+    row = {"setting": setting, "teacher_forcing": tf, "seed": seed, **run}
+    if m is None:
         return row
-    m = json.loads((d / "metrics.json").read_text())
     curve = {int(r["step"]): float(r["val_metric"]) for r in csv.DictReader(open(d / "curve.csv")) if r["val_metric"]}
     row.update({f"val_at_{k}": curve.get(k) for k in AT})
-    row.update(status=m["status"], budget=SETTINGS[setting]["steps"], steps=m["steps"],
-               steps_to_solve=m.get("steps_to_solve"), best_val=m["best_val"], test=m["value"],
-               train_s=round(m["train_seconds"], 1), ms_per_step=round(1000 * m["train_seconds"] / m["steps"], 1))
+    row.update(budget=SETTINGS[setting]["steps"], best_val=m["best_val"], test=m["value"])
     return row
 
 
