@@ -157,3 +157,27 @@ def test_asv_conf_keeps_its_output_under_ignored_dot_asv():
     assert ".asv/" in (REPO / ".gitignore").read_text().split()
     assert conf["matrix"]["req"]["torch"] == ["2.13.0"]
     json.dumps(conf)
+
+
+def test_bench_groups_script_reports_what_4x_needs(tmp_path, capsys):
+    """scripts/bench_groups.py at tiny shapes: its table has a row per mode, and `4x needs` is
+    4 x the fused run's share of sgemm (what a group must reach for the issue's target)."""
+    import importlib.util
+
+    import pandas as pd
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_groups.py"
+    spec = importlib.util.spec_from_file_location("bench_groups", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "groups.csv"
+    assert script.main(["--arch", "rnn", "--hidden", "8", "--seeds", "1", "2", "--batch", "3", "--seq-len", "4",
+                        "--rounds", "1", "--repeat", "1", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| vs fused | of sgemm | 4x needs |" in table
+    assert [line.split("|")[3].strip() for line in table.splitlines()[2:]] == ["fused x1", "cell x1", "group x2"]
+    rows = pd.read_csv(out)
+    fused = rows[rows.backend == "fused"].iloc[0]
+    assert fused.vs_fused == 1.0
+    assert rows.four_x_needs.tolist() == pytest.approx([4 * fused.gflops / fused.sgemm_gflops] * 3, rel=1e-12)
+    assert rows.of_sgemm.tolist() == pytest.approx((rows.gflops / rows.sgemm_gflops).tolist(), rel=1e-12)

@@ -242,8 +242,9 @@ class _Batch:
 def _solo(fn, tensors, *rest):
     """A Function of `scan_functions` on one layer-direction: the group of one, S = 1. Under
     torch.func.vmap the Function's vmap rule folds the vmapped dimension into S (and decides
-    `training` again: batched tensors do not report requires_grad)."""
-    return [t[0] for t in fn.apply(*(t[None] for t in tensors), *rest)]
+    `training` again: batched tensors do not report requires_grad). squeeze, not [0]: its backward
+    is a view, where a select's fills a zero tensor and copies the gradient in."""
+    return [t.squeeze(0) for t in fn.apply(*(t[None] for t in tensors), *rest)]
 
 
 def _rnn_fast(act: Activation):
