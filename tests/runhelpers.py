@@ -1,10 +1,11 @@
-"""Helpers shared by tests: run the CLI in a subprocess, read JSON.
+"""Helpers shared by tests: run the CLI in a subprocess, read JSON, load a script of scripts/.
 
 (A plain module, not conftest.py: several folders have their own conftest.py, so
 `from runhelpers import ...` would be ambiguous.)
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,6 +40,14 @@ def run_cli(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProce
 
 def read_json(path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts are not a package), to call its main()."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def kill_after_first_checkpoint(cmd: list[str], out: Path, settle: float = 0.3, env=None) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from runhelpers import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 BENCH_NAME = re.compile(r"^(time|timeraw|peakmem|mem|track)_")   # asv's benchmark prefixes
@@ -162,14 +164,9 @@ def test_asv_conf_keeps_its_output_under_ignored_dot_asv():
 def test_bench_groups_script_reports_what_4x_needs(tmp_path, capsys):
     """scripts/bench_groups.py at tiny shapes: its table has a row per mode, and `4x needs` is
     4 x the fused run's share of sgemm (what a group must reach for the issue's target)."""
-    import importlib.util
-
     import pandas as pd
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_groups.py"
-    spec = importlib.util.spec_from_file_location("bench_groups", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("bench_groups")
     out = tmp_path / "groups.csv"
     assert script.main(["--arch", "rnn", "--hidden", "8", "--seeds", "1", "2", "--batch", "3", "--seq-len", "4",
                         "--rounds", "1", "--repeat", "1", "--out", str(out)]) == 0

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runhelpers import read_json, run_cli
+from runhelpers import load_script, read_json, run_cli
 from rnnbench.cli import main, make_parser
 from rnnbench.commands.train import config_from_args
 from rnnbench.models import CELLS
@@ -122,13 +122,7 @@ def test_bad_option_exit_status_from_the_command_line(tmp_path):
 
 def test_bench_addition_script_runs(tmp_path, capsys):
     """scripts/bench_addition.py on a tiny problem set (the real benchmark takes minutes)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_addition.py"
-    spec = importlib.util.spec_from_file_location("bench_addition", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench_addition")
     assert bench.main(["--archs", "gru", "--variants", "plain", "attention", "--epochs", "2", "--threads", "1",
                        "--target", "0", "--set", 'task_params={"n_train": 300}', "--set", "hidden=8",
                        "--out", str(tmp_path)]) == 0

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from runhelpers import read_json
+from runhelpers import load_script, read_json
 from rnnbench import grid as G
 from rnnbench.cli import main
 from rnnbench.config import resolve, with_task_defaults
@@ -185,14 +185,9 @@ def test_the_lab_config_runs_the_setting_the_quoted_time_is_for():
 
 def test_measure_lab_addition_script_runs(tmp_path, capsys):
     """scripts/measure_lab_addition.py on a tiny problem set (the real measurement takes minutes)."""
-    import importlib.util
     import json
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "measure_lab_addition.py"
-    spec = importlib.util.spec_from_file_location("measure_lab_addition", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("measure_lab_addition")
     assert script.main(["--epochs", "2", "--target", "0", "--set", 'task_params={"n_train": 300}',
                         "--set", "hidden=8", "--out", str(tmp_path)]) == 0
     assert "| lstm |" in capsys.readouterr().out
