@@ -11,15 +11,19 @@
          finished as diverged and leaves the group, the others go on), evaluation, stop_when_solved,
          checkpoints, curve.csv, steps.csv, metrics.json: in its own run dir, same files and format
          (a solo `rnnbench train` resumes a group's checkpoint, a group resumes solo checkpoints)
+      ─► checkpoints committed as a set (`_commit`, `_settle`): after a kill anywhere the seeds
+         resume together, and end bit-identical to the uninterrupted group
 
 What a group changes, and what not (README "Seeds in a group"): a seed's initialisation, data
 order and optimizer state are its solo run's; its arithmetic differs from the solo run's only in
 float32 rounding (grouped kernels, batched products: first-step loss and gradients agree within
-1e-5, tested), and its results do not depend on which other seeds share its group (tested). A
+1e-5, tested), and its results do not depend on which other seeds share its group, nor on how
+many are left (tested: a group down to one seed runs beside a twin of it, `_vmapped_loss`). A
 group whose runs are on the fused backend computes their recurrence with the cell backend's
 kernels (the same equations; the record keeps the run's backend and says `group_seeds`).
-Evaluation runs each seed's own solo model. metrics.json's `group_seeds` lists the group;
-`train_seconds` is the group's training time (the seeds shared it).
+Evaluation runs each seed's own solo model. metrics.json's `group_seeds` lists the job's seeds
+(those a rerun found finished included); `train_seconds` is the group's training time (the seeds
+shared it). In a job of several seeds, a seed left to train alone trains in lockstep too.
 
 Seeds train one after another instead (`why_solo` says why, in each run.log) when the task's
 batches have no single shape (lengths given: seq2seq, text; `Task.lockstep`), the run draws
@@ -31,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -134,8 +139,8 @@ def run_group(cfg: RunConfig, outs: list[str | Path], *, data_dir=None, quiet: b
             results[c.seed] = done
         else:
             pending.append((c, o))
-    reason = why_solo(cfgs[0]) if len(pending) > 1 else None
-    if len(pending) > 1 and reason is None:
+    reason = why_solo(cfgs[0]) if len(seeds) > 1 and pending else None
+    if len(seeds) > 1 and pending and reason is None:    # one seed left of several: in lockstep too
         results.update(_Group(pending, data_dir, quiet, seeds).run())
     else:
         for c, o in pending:
@@ -155,6 +160,9 @@ def _note(out: Path, text: str, quiet: bool) -> None:
         f.write(text + "\n")
     if not quiet:
         print(text, file=sys.stderr, flush=True)
+
+
+NEXT = "checkpoint.next.pt"     # a seed's checkpoint written, not yet committed (_Group._commit)
 
 
 class _Fallback(Exception):
@@ -184,14 +192,17 @@ class _Group:
                 else:
                     clean_tmp(m.out)
                     atomic_write_json(m.out / "config.json", {**m.cfg.to_dict(), "config_hash": m.chash})
+            members = self._settle([m for m in members if m.seed not in done])
+            for m in [m for m in members if m.state.status != "running" or m.state.stopped_early]:
+                torch.set_rng_state(m.rng)      # ended before its metrics were written: finish it
+                done[m.seed] = T._train(m.cfg, m.chash, m.task, m.model, m.optimizer, m.state, m.out, self.quiet)
             members = [m for m in members if m.seed not in done]
             try:
-                if len(members) < 2:
-                    raise _Fallback("one seed left to train")
                 steps = {m.state.step for m in members}
                 if len(steps) > 1:
                     raise _Fallback(f"their checkpoints are at different steps ({sorted(steps)})")
-                done.update(self._lockstep(members))
+                if members:
+                    done.update(self._lockstep(members))
             except _Fallback as e:
                 for m in members:
                     m.log.line(f"| group of seeds {_seed_text(self.seeds)}: this seed trains alone ({e}) |")
@@ -212,6 +223,30 @@ class _Group:
             rng = torch.get_rng_state()
         return Member(cfg, cfg.hash(), out, task, model, optimizer, state, rng)
 
+    def _settle(self, members: list[Member]) -> list[Member]:
+        """Finish or undo a checkpoint commit that a kill interrupted (`_commit`): if every seed
+        has its new checkpoint (beside the current one, or in place), put them all in place;
+        else remove them: the seeds resume together from the commit before."""
+        nexts = [m for m in members if (m.out / NEXT).exists()]
+        if not nexts:
+            return members
+        steps = set()
+        for m in nexts:
+            ck = T.load_checkpoint(m.out / NEXT, hint=": delete it to resume from checkpoint.pt")
+            steps.add(ck.get("state", {}).get("step") if isinstance(ck, dict) else None)
+        forward = len(steps) == 1 and all(m.state.step in steps for m in members if m not in nexts)
+        for m in nexts:
+            if forward:
+                os.replace(m.out / NEXT, m.out / "checkpoint.pt")
+            else:
+                (m.out / NEXT).unlink()
+        if not forward:
+            return members
+        moved = {id(m): self._member(m.cfg, m.out) for m in nexts}
+        for m in nexts:
+            moved[id(m)].log = m.log
+        return [moved.get(id(m), m) for m in members]
+
     # ---- lockstep
     def _lockstep(self, members: list[Member]) -> dict[int, dict]:
         cfg = members[0].cfg
@@ -227,7 +262,7 @@ class _Group:
         ckpt_every = cfg.checkpoint_every or eval_every
         base = self._base_model(members)
         stack = _Stack(members, cfg)
-        group = [m.seed for m in members]
+        group = self.seeds           # the job's seeds (metrics.json's group_seeds), trained or not
         for m in members:
             m.log = T.Log(m.out, total, m.state.step, quiet=True)
             m.log.line(f"| resumed at step {m.state.step} in a group of seeds {_seed_text(group)} |" if m.state.step
@@ -263,7 +298,8 @@ class _Group:
                 raise _Fallback(f"the model does not run under torch.func.vmap: "
                                 f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}") from None
             if first:
-                say(f"| {cfg.task} | {cfg.arch} | seeds {_seed_text(group)} in lockstep | {total} steps |")
+                say(f"| {cfg.task} | {cfg.arch} | seeds {_seed_text([m.seed for m in members])} in lockstep | "
+                    f"{total} steps |")
             first = False
             finite = torch.isfinite(losses.detach())
             if bool(finite.any()):
@@ -311,9 +347,7 @@ class _Group:
                     + " ".join(f"{m.state.curve[-1]['val_metric']:.4g}" if m.state.curve[-1]['val_metric'] is not None
                                else "nan" for m in active) + f" | {active[0].state.seconds:7.1f} s |")
             if step % ckpt_every == 0 and step < total:
-                for i, m in enumerate(active):
-                    if i not in stopped:
-                        self._save(m, stack, i)
+                self._commit(active, stack)
             if stopped:
                 for i in stopped:
                     results[active[i].seed] = self._finish(active[i], per_epoch, group, stack, i)
@@ -360,17 +394,28 @@ class _Group:
         s.window_loss, s.window_norm, s.window_n = 0.0, 0.0, 0
         return bool(solved)
 
-    def _save(self, m: Member, stack: "_Stack", i: int) -> None:
-        """Seed i's checkpoint, curve.csv and steps.csv, as its solo run writes them."""
+    def _save(self, m: Member, stack: "_Stack", i: int, path: str = "checkpoint.pt") -> None:
+        """Seed i's checkpoint, as its solo run writes it (`lockstep` beside: a group wrote it)."""
         stack.sync_member(m, i)
         torch.set_rng_state(m.rng)
-        T._save(m.out, m.out / "checkpoint.pt", m.chash, m.model, stack.solo_optimizer(m, i), m.state)
+        T._save_checkpoint(m.out / path, m.chash, m.model, stack.solo_optimizer(m, i), m.state, lockstep=True)
+
+    def _commit(self, active: list[Member], stack: "_Stack") -> None:
+        """The seeds' checkpoints as one set, so that the group always resumes in lockstep
+        (`_settle`): each seed's new checkpoint beside its current one (checkpoint.next.pt), and
+        only once all are written, each in place, with its curve.csv and steps.csv."""
+        for i, m in enumerate(active):
+            self._save(m, stack, i, NEXT)
+        for m in active:
+            os.replace(m.out / NEXT, m.out / "checkpoint.pt")
+            T._save_tables(m.out, m.state)
 
     def _finish(self, m: Member, per_epoch: int, group: list[int], stack: "_Stack", i: int) -> dict:
         s = m.state
         if s.status == "running":
             s.status = "ok"
         self._save(m, stack, i)
+        T._save_tables(m.out, s)
         torch.set_rng_state(m.rng)
         metrics = T._finish(m.cfg, m.chash, m.task, m.model, s, per_epoch, m.out, group=group)
         m.log.line(f"| done | test {m.task.metric} {metrics['value']} | baseline {metrics['baseline']:.5g} | "
@@ -381,7 +426,12 @@ class _Group:
 
 def _vmapped_loss(base: torch.nn.Module, task):
     """(params, buffers, x [S, B, ...], y [S, B, ...], step) -> each seed's loss [S]: the task's
-    train_loss of `base` with the seed's parameters swapped in, vmapped over the seeds."""
+    train_loss of `base` with the seed's parameters swapped in, vmapped over the seeds.
+
+    A seed's numbers do not depend on S >= 2 (the scans and PyTorch's batched kernels compute
+    each seed alone), but PyTorch's vmapped kernels at S = 1 round differently (a Linear's
+    backward there: ~1e-7). A group down to one seed (the others stopped, diverged or finished
+    before a resume) therefore runs beside a twin of itself: its numbers stay the group's."""
     from torch.func import vmap
     from torch.nn.utils.stateless import _reparametrize_module
 
@@ -390,8 +440,36 @@ def _vmapped_loss(base: torch.nn.Module, task):
             return task.train_loss(base, Split(x, y), step)
 
     def loss(params, buffers, x, y, step):
+        if x.shape[0] == 1:     # a group of one computes as one of two (see the docstring): pad with a twin
+            losses = loss(*(_twin(d) for d in (params, buffers, x, y)), step)
+            return losses[:1]
         return vmap(lambda p, b, xx, yy: one(p, b, xx, yy, step), randomness="error")(params, buffers, x, y)
     return loss
+
+
+def _twin(t):
+    """[1, ...] -> [2, ...]: the seed and a copy of it; the gradient is row 0's alone."""
+    if isinstance(t, dict):
+        return {k: _twin(v) for k, v in t.items()}
+    return _Twin.apply(t) if t.requires_grad else torch.cat([t, t])
+
+
+class _Twin(torch.autograd.Function):
+    """cat([t, t]) whose backward keeps row 0's gradient, as a tensor of its own: cat's backward
+    gives views of one gradient, so that the two addends of bias_ih + bias_hh would share a
+    gradient's storage and in-place clipping would scale it twice."""
+
+    @staticmethod
+    def forward(t):
+        return torch.cat([t, t])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[:1].clone()
 
 
 class _Stack:

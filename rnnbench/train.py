@@ -518,12 +518,23 @@ def _check_writable(out: Path) -> None:
 
 
 def _save(out, path, chash, model, optimizer, state: State) -> None:
+    _save_checkpoint(path, chash, model, optimizer, state)
+    _save_tables(out, state)
+
+
+def _save_checkpoint(path, chash, model, optimizer, state: State, **extra) -> None:
+    """The checkpoint alone (atomically): model, optimizer, RNG, the run's state; `extra` plain
+    values beside them (a group's `lockstep`)."""
     atomic_torch_save(path, {
         "config_hash": chash, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "state": state.__dict__,
+        "state": state.__dict__, **extra,
     })
+
+
+def _save_tables(out, state: State) -> None:
+    """curve.csv and steps.csv as the state has them."""
     atomic_write_text(out / "curve.csv", _csv(CURVE_COLUMNS, state.curve))
     atomic_write_text(out / "steps.csv", _csv(STEP_COLUMNS, [dict(zip(STEP_COLUMNS, s)) for s in state.steps]))
 

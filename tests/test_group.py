@@ -35,6 +35,11 @@ def steps_rows(path):
     return [r for r in csv.DictReader(open(path / "steps.csv"))]
 
 
+def curve_rows(path):
+    """curve.csv's rows without the wall-clock column."""
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(open(path / "curve.csv"))]
+
+
 def strip(m):
     return {k: v for k, v in m.items() if k not in VOLATILE}
 
@@ -118,6 +123,118 @@ def test_reruns_are_bit_identical_and_a_seed_does_not_depend_on_its_group(tmp_pa
     # README: "a seed's result does not depend on which other seeds share its group"
     assert (tmp_path / "a1" / "steps.csv").read_bytes() == (tmp_path / "c1" / "steps.csv").read_bytes()
     assert strip(a[1]) == strip(c[0])
+
+
+def test_a_seed_left_alone_keeps_its_group_numbers(tmp_path):
+    """A group down to one seed (the others finished before a rerun, or stopped) computes as a
+    group: its run is bit-identical to the seed's in the whole group. (PyTorch's vmapped kernels
+    round differently at S = 1: the seed runs beside a twin of itself.)"""
+    import shutil
+    whole = group(SMALL, tmp_path, [0, 1], "w")
+    shutil.copytree(tmp_path / "w0", tmp_path / "p0")          # seed 0 finished: seed 1 trains alone
+    part = group(SMALL, tmp_path, [0, 1], "p")
+    assert (tmp_path / "p1" / "steps.csv").read_bytes() == (tmp_path / "w1" / "steps.csv").read_bytes()
+    assert strip(part[1]) == strip(whole[1]) and part[1]["group_seeds"] == [0, 1]   # the job's seeds
+    assert "trains alone" not in (tmp_path / "p1" / "run.log").read_text()
+
+
+class Killed(BaseException):
+    """A kill, in-process: raised from inside a write, caught by nothing in rnnbench."""
+
+
+@pytest.mark.parametrize("at", ["second seed's new checkpoint", "second seed's move into place"])
+def test_a_kill_inside_a_checkpoint_commit_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, at):
+    """A group commits its seeds' checkpoints as a set: killed after one seed's new checkpoint is
+    written (or moved into place) and before the other's, the rerun resumes the seeds together
+    from the same step, and ends as the uninterrupted group does."""
+    import os
+    cfg = {**SMALL, "steps": 24, "checkpoint_every": 8, "eval_every": 12}
+    whole = group(cfg, tmp_path, [0, 1], "w")
+    calls = []
+    if at == "second seed's new checkpoint":
+        real = G._Group._save
+
+        def save(self, m, stack, i, path="checkpoint.pt"):
+            if path == G.NEXT:
+                calls.append(m.seed)
+                if len(calls) == 4:          # the second commit (step 16), seed 1
+                    raise Killed
+            return real(self, m, stack, i, path)
+        monkeypatch.setattr(G._Group, "_save", save)
+    else:
+        real = os.replace
+
+        def replace(src, dst):
+            if str(src).endswith(G.NEXT):
+                calls.append(src)
+                if len(calls) == 4:
+                    raise Killed
+            return real(src, dst)
+        monkeypatch.setattr(G.os, "replace", replace)
+    with pytest.raises(Killed):
+        group(cfg, tmp_path, [0, 1], "k")
+    monkeypatch.undo()
+    steps = [torch.load(tmp_path / f"k{s}" / "checkpoint.pt", weights_only=True)["state"]["step"] for s in (0, 1)]
+    assert steps == ([8, 8] if at == "second seed's new checkpoint" else [16, 8])
+    assert (tmp_path / "k0" / G.NEXT).exists() == (at == "second seed's new checkpoint")
+    resumed = group(cfg, tmp_path, [0, 1], "k")
+    for s in (0, 1):
+        assert not (tmp_path / f"k{s}" / G.NEXT).exists()
+        assert "trains alone" not in (tmp_path / f"k{s}" / "run.log").read_text()
+        assert (tmp_path / f"k{s}" / "steps.csv").read_bytes() == (tmp_path / f"w{s}" / "steps.csv").read_bytes()
+        assert curve_rows(tmp_path / f"k{s}") == curve_rows(tmp_path / f"w{s}")
+    assert [strip(m) for m in resumed] == [strip(m) for m in whole]
+
+
+def test_seeds_whose_checkpoints_are_at_different_steps_train_one_by_one(tmp_path, monkeypatch):
+    """Checkpoints at different steps with no commit to finish (seeds with histories of their
+    own): the seeds cannot resume together, and each trains on alone from its checkpoint."""
+    import os
+    cfg = {**SMALL, "steps": 24, "checkpoint_every": 8, "eval_every": 12}
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        if str(src).endswith(G.NEXT):
+            calls.append(src)
+            if len(calls) == 4:
+                raise Killed
+        return real(src, dst)
+    monkeypatch.setattr(G.os, "replace", replace)
+    with pytest.raises(Killed):
+        group(cfg, tmp_path, [0, 1], "k")
+    monkeypatch.undo()
+    (tmp_path / "k1" / G.NEXT).unlink()          # seed 1 at step 8, seed 0 at 16, nothing to commit
+    done = group(cfg, tmp_path, [0, 1], "k")
+    assert [m["steps"] for m in done] == [24, 24] and all(m["status"] == "ok" for m in done)
+    for s in (0, 1):
+        assert "this seed trains alone (their checkpoints are at different steps ([8, 16]))" in \
+            (tmp_path / f"k{s}" / "run.log").read_text()
+
+
+def test_a_seed_ended_before_its_metrics_were_written_is_finished_not_trained(tmp_path, monkeypatch):
+    """Killed between a stopped seed's last checkpoint and its metrics.json, the rerun finishes
+    that seed from its checkpoint (no step trained) and resumes the others in lockstep."""
+    from rnnbench import train as T
+    cfg = {**EASY, "stop_when_solved": True}
+    whole = group(cfg, tmp_path, [0, 1, 2], "w")
+    first = min(m["steps"] for m in whole)
+    real = T._finish
+
+    def finish(*a, **k):
+        raise Killed
+    monkeypatch.setattr(T, "_finish", finish)
+    with pytest.raises(Killed):
+        group(cfg, tmp_path, [0, 1, 2], "k")
+    monkeypatch.setattr(T, "_finish", real)
+    ended = [s for s in (0, 1, 2) if whole[s]["steps"] == first]
+    for s in ended:
+        ck = torch.load(tmp_path / f"k{s}" / "checkpoint.pt", weights_only=True)
+        assert ck["state"]["stopped_early"] and ck["state"]["step"] == first
+        assert not (tmp_path / f"k{s}" / "metrics.json").exists()
+    resumed = group(cfg, tmp_path, [0, 1, 2], "k")
+    assert [strip(m) for m in resumed] == [strip(m) for m in whole]
+    for s in (0, 1, 2):
+        assert (tmp_path / f"k{s}" / "steps.csv").read_bytes() == (tmp_path / f"w{s}" / "steps.csv").read_bytes()
 
 
 def test_stop_when_solved_and_divergence_are_per_seed(tmp_path, monkeypatch):
