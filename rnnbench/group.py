@@ -263,12 +263,14 @@ class _Group:
         base = self._base_model(members)
         stack = _Stack(members, cfg)
         group = self.seeds           # the job's seeds (metrics.json's group_seeds), trained or not
+        training = [m.seed for m in members]
+        also = f" ({_seed_text(training)} left to train)" if training != group else ""
         for m in members:
             m.log = T.Log(m.out, total, m.state.step, quiet=True)
-            m.log.line(f"| resumed at step {m.state.step} in a group of seeds {_seed_text(group)} |" if m.state.step
+            m.log.line(f"| resumed at step {m.state.step} in a group of seeds {_seed_text(group)}{also} |" if m.state.step
                        else f"| {cfg.task} | {cfg.arch} ({cfg.backend}) | {m.model.n_params:,} params | "
                             f"{total} steps of batch {cfg.batch_size} | device {cfg.device} | "
-                            f"group of seeds {_seed_text(group)} |")
+                            f"group of seeds {_seed_text(group)}{also} |")
         say = (lambda text: None) if self.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
         base.train()
         loss_of = _vmapped_loss(base, members[0].task)
@@ -298,7 +300,7 @@ class _Group:
                 raise _Fallback(f"the model does not run under torch.func.vmap: "
                                 f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}") from None
             if first:
-                say(f"| {cfg.task} | {cfg.arch} | seeds {_seed_text([m.seed for m in members])} in lockstep | "
+                say(f"| {cfg.task} | {cfg.arch} | seeds {_seed_text(training)} in lockstep | "
                     f"{total} steps |")
             first = False
             finite = torch.isfinite(losses.detach())

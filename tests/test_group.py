@@ -135,7 +135,8 @@ def test_a_seed_left_alone_keeps_its_group_numbers(tmp_path):
     part = group(SMALL, tmp_path, [0, 1], "p")
     assert (tmp_path / "p1" / "steps.csv").read_bytes() == (tmp_path / "w1" / "steps.csv").read_bytes()
     assert strip(part[1]) == strip(whole[1]) and part[1]["group_seeds"] == [0, 1]   # the job's seeds
-    assert "trains alone" not in (tmp_path / "p1" / "run.log").read_text()
+    log = (tmp_path / "p1" / "run.log").read_text()
+    assert "trains alone" not in log and "group of seeds 0,1 (1 left to train)" in log
 
 
 class Killed(BaseException):
@@ -381,3 +382,18 @@ def test_grid_groups_cells_that_differ_only_in_the_seed():
     one_more = grid.seed_groups(grid.expand({**config, "grid": {**config["grid"], "seed": [0, 1, 2, 3]}}))
     assert {c.id for c in one_more} >= {c.id for c in cells}               # members keep their ids
     assert {c.group for c in one_more if c.arch == "lstm"} != {c.group for c in lstm}
+
+
+def test_stress_script_kills_and_compares(tmp_path, capsys):
+    """scripts/stress_group_resume.py: kills a group at random times, reruns it to the end, and
+    finds it identical to the uninterrupted run; its comparison sees a changed steps.csv."""
+    from runhelpers import load_script
+    stress = load_script("stress_group_resume")
+    assert stress.main(["--arch", "rnn", "--runs", "1", "--steps", "120", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "rnn run 0: " in out and "1 runs" in out and "0 differing" in out
+    run_dir = tmp_path / "rnn-0"
+    assert stress.same(run_dir / "whole", run_dir / "killed")
+    steps = run_dir / "killed" / "seed1" / "steps.csv"
+    steps.write_text(steps.read_text().replace("\n2,", "\n2,9", 1))
+    assert not stress.same(run_dir / "whole", run_dir / "killed")
