@@ -325,8 +325,9 @@ void lstm_scan_backward(at::Tensor gates, at::Tensor cs, at::Tensor tanh_cs, at:
 
 // ---------------------------------------------------------------------------------- gru
 // One gru row: x = gx row [3H] (W_ih x + b_ih), m = h W_hh^T row [3H], b = b_hh, h_prev [H]
-// -> gh row [3H] = m + b_hh (may be m itself), gates row [3H] (r, z, n), h [H].
-static inline void gru_row(const float* x, const float* m, float* gh, const float* b, const float* h_prev,
+// -> ghn row [H] = the n block of m + b_hh (all the backward pass reads of it), gates row [3H]
+// (r, z, n), h [H].
+static inline void gru_row(const float* x, const float* m, float* ghn_out, const float* b, const float* h_prev,
                            float* gates, float* h, int64_t H) {
   int64_t j = 0;
 #if defined(__AVX2__) && defined(__FMA__)
@@ -338,9 +339,7 @@ static inline void gru_row(const float* x, const float* m, float* gh, const floa
     __m256 z = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(x + H + j), ghz));
     __m256 n = tanh8(_mm256_fmadd_ps(r, ghn, _mm256_loadu_ps(x + 2 * H + j)));
     __m256 hp = _mm256_loadu_ps(h_prev + j);
-    _mm256_storeu_ps(gh + j, ghr);
-    _mm256_storeu_ps(gh + H + j, ghz);
-    _mm256_storeu_ps(gh + 2 * H + j, ghn);
+    _mm256_storeu_ps(ghn_out + j, ghn);
     _mm256_storeu_ps(gates + j, r);
     _mm256_storeu_ps(gates + H + j, z);
     _mm256_storeu_ps(gates + 2 * H + j, n);
@@ -351,15 +350,15 @@ static inline void gru_row(const float* x, const float* m, float* gh, const floa
     float ghr = m[j] + b[j], ghz = m[H + j] + b[H + j], ghn = m[2 * H + j] + b[2 * H + j];
     float r = sigmoid1(x[j] + ghr), z = sigmoid1(x[H + j] + ghz);
     float n = std::tanh(x[2 * H + j] + r * ghn);
-    gh[j] = ghr, gh[H + j] = ghz, gh[2 * H + j] = ghn;
+    ghn_out[j] = ghn;
     gates[j] = r, gates[H + j] = z, gates[2 * H + j] = n;
     h[j] = n + z * (h_prev[j] - n);
   }
 }
 
 // gx [S, T, B, 3H] = W_ih x + b_ih; b_hh [S, 3H]; h0 [S, B, H]; w_hh [S, 3H, H]; out [S, T, B, H].
-// keep: gates and gh are [S, T, B, 3H] and receive r, z, n and W_hh h + b_hh (for the backward
-// pass); otherwise they are [S, B, 3H] scratch.
+// keep: gates [S, T, B, 3H] and ghn [S, T, B, H] receive r, z, n and the n block of W_hh h + b_hh
+// (what the backward pass reads); otherwise they are one step's scratch, [S, B, 3H] and [S, B, H].
 void gru_scan(at::Tensor gx, at::Tensor b_hh, at::Tensor h0, at::Tensor w_hh, at::Tensor gates,
               at::Tensor gh, at::Tensor out, c10::IntArrayRef sizes, bool keep) {
   const int64_t S = gx.size(0), T = gx.size(1), B = gx.size(2), H = out.size(3), G = 3 * H;
@@ -371,15 +370,16 @@ void gru_scan(at::Tensor gx, at::Tensor b_hh, at::Tensor h0, at::Tensor w_hh, at
   check_shape("gru_scan", "out", out, {S, T, B, H});
   if (keep) {
     check_shape("gru_scan", "gates", gates, {S, T, B, G});
+    check_shape("gru_scan", "ghn", gh, {S, T, B, H});
   } else {
     check_shape("gru_scan", "gates", gates, {S, B, G});
+    check_shape("gru_scan", "ghn", gh, {S, B, H});
   }
-  check_shape("gru_scan", "gh", gh, gates.sizes());
   const float *xp = gx.data_ptr<float>(), *bp = b_hh.data_ptr<float>(), *h0p = h0.data_ptr<float>();
   float *gp = gates.data_ptr<float>(), *ghp = gh.data_ptr<float>(), *op = out.data_ptr<float>();
   const int64_t gT = keep ? T : 1;
-  // m: W_hh h_{t-1} of the step; without keep, gh itself (the pass adds b_hh in place)
-  at::Tensor wt = w_hh.transpose(1, 2), m = keep ? at::empty({S, B, G}, gx.options()) : gh;
+  // m: W_hh h_{t-1} of the step, one step's scratch
+  at::Tensor wt = w_hh.transpose(1, 2), m = at::empty({S, B, G}, gx.options());
   const float* mp = m.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t b = sizes[t];
@@ -389,42 +389,48 @@ void gru_scan(at::Tensor gx, at::Tensor b_hh, at::Tensor h0, at::Tensor w_hh, at
     each_row(S, b, [&](int64_t s, int64_t r) {
       const int64_t g_row = (s * gT + k) * B * G + r * G, h_row = ((s * T + t) * B + r) * H;
       const float* h_prev = t ? op + h_row - B * H : h0p + (s * B + r) * H;
-      gru_row(xp + ((s * T + t) * B + r) * G, mp + (s * B + r) * G, ghp + g_row, bp + s * G, h_prev,
+      gru_row(xp + ((s * T + t) * B + r) * G, mp + (s * B + r) * G, ghp + g_row / 3, bp + s * G, h_prev,
               gp + g_row, op + h_row, H);
     });
   }
 }
 
-// One row of the gru backward pass at step t: gates a[3H] (r, z, n), gh[3H] = W_hh h_{t-1} + b_hh,
-// h_prev[H]; dh[H] = dL/dh_t from later steps (gets + dout, then its direct path to h_{t-1}:
-// dh * z) -> dgx[3H] = dL/d(W_ih x + b_ih), dgh[3H] = dL/d(W_hh h_{t-1} + b_hh).
-static inline void gru_grad_row(const float* __restrict__ a, const float* __restrict__ gh,
+// One row of the gru backward pass at step t: gates a[3H] (r, z, n), ghn[H] = the n block of
+// W_hh h_{t-1} + b_hh, h_prev[H]; dh[H] = dL/dh_t from later steps (gets + dout, then its direct
+// path to h_{t-1}: dh * z) -> dgx[3H] = dL/d(W_ih x + b_ih); dL/d(W_hh h_{t-1} + b_hh) is dgx's r
+// and z blocks and dn * r: into the step's scratch dgh[3H] (for dh_{t-1}), its n block also into
+// dghn[H] (kept for dW_hh: the r and z blocks are dgx's, not stored twice).
+static inline void gru_grad_row(const float* __restrict__ a, const float* __restrict__ ghn,
                                 const float* __restrict__ h_prev, const float* __restrict__ dout,
                                 float* __restrict__ dh, float* __restrict__ dgx,
-                                float* __restrict__ dgh, int64_t H) {
-  const float *ar = a, *az = a + H, *an = a + 2 * H, *ghn = gh + 2 * H;
+                                float* __restrict__ dgh, float* __restrict__ dghn, int64_t H) {
+  const float *ar = a, *az = a + H, *an = a + 2 * H;
   for (int64_t j = 0; j < H; ++j) {
     const float r = ar[j], z = az[j], n = an[j];
     const float d = dh[j] + dout[j];
     const float dn = d * (1.f - z) * (1.f - n * n);
     const float dr = dn * ghn[j] * r * (1.f - r);
     const float dz = d * (h_prev[j] - n) * z * (1.f - z);
+    const float dnr = dn * r;
     dgx[j] = dr, dgx[H + j] = dz, dgx[2 * H + j] = dn;
-    dgh[j] = dr, dgh[H + j] = dz, dgh[2 * H + j] = dn * r;
+    dgh[j] = dr, dgh[H + j] = dz, dgh[2 * H + j] = dnr;
+    dghn[j] = dnr;
     dh[j] = d * z;
   }
 }
 
-// gates, gh [S, T, B, 3H], out [S, T, B, H], h0 [S, B, H]: gru_scan's (keep); w_hh [S, 3H, H];
-// dout [S, T, B, H]; dh [S, B, H]: dL/dh_n on entry, dL/dh0 on exit; dgx, dgh [S, T, B, 3H]
-// receive dL/d(W_ih x + b_ih) and dL/d(W_hh h + b_hh) of the running rows.
+// gates [S, T, B, 3H], ghn, out [S, T, B, H], h0 [S, B, H]: gru_scan's (keep); w_hh [S, 3H, H];
+// dout [S, T, B, H]; dh [S, B, H]: dL/dh_n on entry, dL/dh0 on exit; dgx [S, T, B, 3H] receives
+// dL/d(W_ih x + b_ih) and dghn [S, T, B, H] the n block of dL/d(W_hh h + b_hh), of the running
+// rows (its r and z blocks are dgx's).
 void gru_scan_backward(at::Tensor gates, at::Tensor gh, at::Tensor out, at::Tensor h0, at::Tensor w_hh,
                        at::Tensor dout, at::Tensor dh, at::Tensor dgx, at::Tensor dgh, c10::IntArrayRef sizes) {
   const int64_t S = gates.size(0), T = gates.size(1), B = gates.size(2), G = gates.size(3), H = G / 3;
   check_args("gru_scan_backward", {&gates, &gh, &out, &h0, &w_hh, &dout, &dh, &dgx, &dgh}, sizes, S, T, B);
   TORCH_CHECK(G == 3 * H, "gru_scan_backward: gates must have 3H columns, got ", G);
-  for (auto [name, t] : {std::pair<const char*, const at::Tensor*>{"gh", &gh}, {"dgx", &dgx}, {"dgh", &dgh}}) {
-    check_shape("gru_scan_backward", name, *t, {S, T, B, G});
+  check_shape("gru_scan_backward", "dgx", dgx, {S, T, B, G});
+  for (auto [name, t] : {std::pair<const char*, const at::Tensor*>{"ghn", &gh}, {"dghn", &dgh}}) {
+    check_shape("gru_scan_backward", name, *t, {S, T, B, H});
   }
   check_shape("gru_scan_backward", "out", out, {S, T, B, H});
   check_shape("gru_scan_backward", "dout", dout, {S, T, B, H});
@@ -433,16 +439,18 @@ void gru_scan_backward(at::Tensor gates, at::Tensor gh, at::Tensor out, at::Tens
   check_shape("gru_scan_backward", "w_hh", w_hh, {S, G, H});
   const float *ap = gates.data_ptr<float>(), *ghp = gh.data_ptr<float>(), *op = out.data_ptr<float>();
   const float *h0p = h0.data_ptr<float>(), *gp = dout.data_ptr<float>();
-  float *dhp = dh.data_ptr<float>(), *dxp = dgx.data_ptr<float>(), *dgp = dgh.data_ptr<float>();
+  float *dhp = dh.data_ptr<float>(), *dxp = dgx.data_ptr<float>(), *dnp = dgh.data_ptr<float>();
+  at::Tensor step = at::empty({S, B, G}, gates.options());    // the step's dL/d(W_hh h + b_hh)
+  float* sp = step.data_ptr<float>();
   for (int64_t t = T - 1; t >= 0; --t) {
     const int64_t b = sizes[t];
     each_row(S, b, [&](int64_t s, int64_t r) {
       const int64_t k = ((s * T + t) * B + r) * H, state = (s * B + r) * H;
       const float* h_prev = t ? op + k - B * H : h0p + state;
-      gru_grad_row(ap + 3 * k, ghp + 3 * k, h_prev, gp + k, dhp + state, dxp + 3 * k, dgp + 3 * k, H);
+      gru_grad_row(ap + 3 * k, ghp + k, h_prev, gp + k, dhp + state, dxp + 3 * k, sp + 3 * state, dnp + k, H);
     });
     at::Tensor d = dh.narrow(1, 0, b);
-    at::baddbmm_out(d, d, dgh.select(1, t).narrow(1, 0, b), w_hh);
+    at::baddbmm_out(d, d, step.narrow(1, 0, b), w_hh);
   }
 }
 
@@ -454,10 +462,10 @@ TORCH_LIBRARY(rnnbench, m) {
         "Tensor(b!) out, Tensor(c!) cs, Tensor(d!) tanh_cs, int[] sizes, bool keep) -> ()");
   m.def("lstm_scan_backward(Tensor gates, Tensor cs, Tensor tanh_cs, Tensor c0, Tensor w_hh, Tensor dout, "
         "Tensor(a!) dh, Tensor(b!) dc, Tensor(c!) dgates, int[] sizes) -> ()");
-  m.def("gru_scan(Tensor gx, Tensor b_hh, Tensor h0, Tensor w_hh, Tensor(a!) gates, Tensor(b!) gh, "
+  m.def("gru_scan(Tensor gx, Tensor b_hh, Tensor h0, Tensor w_hh, Tensor(a!) gates, Tensor(b!) ghn, "
         "Tensor(c!) out, int[] sizes, bool keep) -> ()");
-  m.def("gru_scan_backward(Tensor gates, Tensor gh, Tensor out, Tensor h0, Tensor w_hh, Tensor dout, "
-        "Tensor(a!) dh, Tensor(b!) dgx, Tensor(c!) dgh, int[] sizes) -> ()");
+  m.def("gru_scan_backward(Tensor gates, Tensor ghn, Tensor out, Tensor h0, Tensor w_hh, Tensor dout, "
+        "Tensor(a!) dh, Tensor(b!) dgx, Tensor(c!) dghn, int[] sizes) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(rnnbench, CPU, m) {

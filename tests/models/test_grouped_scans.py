@@ -237,7 +237,7 @@ def op_inputs(name, S, H, sizes, act=0, seed=0):
         return [r(S, T, B, G, scale=2.0), r(S, G), r(S, B, H), r(S, B, H), w, torch.zeros(S, T, B, H),
                 torch.zeros(S, T, B, H), torch.zeros(S, T, B, H), sizes, True], [0, 5, 6, 7]
     if name == "gru_scan":
-        return [r(S, T, B, G, scale=2.0), r(S, G), r(S, B, H), w, torch.zeros(S, T, B, G), torch.zeros(S, T, B, G),
+        return [r(S, T, B, G, scale=2.0), r(S, G), r(S, B, H), w, torch.zeros(S, T, B, G), torch.zeros(S, T, B, H),
                 torch.zeros(S, T, B, H), sizes, True], [4, 5, 6]
     gates = torch.rand(S, T, B, G, generator=g)
     if name == "lstm_scan_backward":
@@ -246,8 +246,8 @@ def op_inputs(name, S, H, sizes, act=0, seed=0):
         return [gates, cs, cs.tanh(), r(S, B, H), w, r(S, T, B, H), r(S, B, H), r(S, B, H),
                 torch.zeros(S, T, B, G), sizes], [6, 7, 8]
     gates[..., 2 * H:] = gates[..., 2 * H:] * 2 - 1
-    return [gates, r(S, T, B, G), r(S, T, B, H), r(S, B, H), w, r(S, T, B, H), r(S, B, H),
-            torch.zeros(S, T, B, G), torch.zeros(S, T, B, G), sizes], [6, 7, 8]
+    return [gates, r(S, T, B, H), r(S, T, B, H), r(S, B, H), w, r(S, T, B, H), r(S, B, H),
+            torch.zeros(S, T, B, G), torch.zeros(S, T, B, H), sizes], [6, 7, 8]
 
 
 @pytest.mark.parametrize("name, H, S, lengths, act", [
