@@ -143,12 +143,25 @@ class Killed(BaseException):
     """A kill, in-process: raised from inside a write, caught by nothing in rnnbench."""
 
 
+def kill_at_move(monkeypatch, n: int) -> None:
+    """Kill the group at its n-th move of a new checkpoint into place (os.replace of a .next)."""
+    import os
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        if str(src).endswith(G.NEXT):
+            calls.append(src)
+            if len(calls) == n:
+                raise Killed
+        return real(src, dst)
+    monkeypatch.setattr(G.os, "replace", replace)
+
+
 @pytest.mark.parametrize("at", ["second seed's new checkpoint", "second seed's move into place"])
 def test_a_kill_inside_a_checkpoint_commit_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, at):
     """A group commits its seeds' checkpoints as a set: killed after one seed's new checkpoint is
     written (or moved into place) and before the other's, the rerun resumes the seeds together
     from the same step, and ends as the uninterrupted group does."""
-    import os
     cfg = {**SMALL, "steps": 24, "checkpoint_every": 8, "eval_every": 12}
     whole = group(cfg, tmp_path, [0, 1], "w")
     calls = []
@@ -163,15 +176,7 @@ def test_a_kill_inside_a_checkpoint_commit_resumes_to_the_uninterrupted_result(t
             return real(self, m, stack, i, path)
         monkeypatch.setattr(G._Group, "_save", save)
     else:
-        real = os.replace
-
-        def replace(src, dst):
-            if str(src).endswith(G.NEXT):
-                calls.append(src)
-                if len(calls) == 4:
-                    raise Killed
-            return real(src, dst)
-        monkeypatch.setattr(G.os, "replace", replace)
+        kill_at_move(monkeypatch, 4)         # the second commit (step 16), seed 1
     with pytest.raises(Killed):
         group(cfg, tmp_path, [0, 1], "k")
     monkeypatch.undo()
@@ -190,17 +195,8 @@ def test_a_kill_inside_a_checkpoint_commit_resumes_to_the_uninterrupted_result(t
 def test_seeds_whose_checkpoints_are_at_different_steps_train_one_by_one(tmp_path, monkeypatch):
     """Checkpoints at different steps with no commit to finish (seeds with histories of their
     own): the seeds cannot resume together, and each trains on alone from its checkpoint."""
-    import os
     cfg = {**SMALL, "steps": 24, "checkpoint_every": 8, "eval_every": 12}
-    real, calls = os.replace, []
-
-    def replace(src, dst):
-        if str(src).endswith(G.NEXT):
-            calls.append(src)
-            if len(calls) == 4:
-                raise Killed
-        return real(src, dst)
-    monkeypatch.setattr(G.os, "replace", replace)
+    kill_at_move(monkeypatch, 4)
     with pytest.raises(Killed):
         group(cfg, tmp_path, [0, 1], "k")
     monkeypatch.undo()
