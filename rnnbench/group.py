@@ -139,8 +139,9 @@ def run_group(cfg: RunConfig, outs: list[str | Path], *, data_dir=None, quiet: b
             results[c.seed] = done
         else:
             pending.append((c, o))
-    reason = why_solo(cfgs[0]) if len(seeds) > 1 and pending else None
-    if len(seeds) > 1 and pending and reason is None:    # one seed left of several: in lockstep too
+    grouped = len(seeds) > 1 and bool(pending)      # one seed left of several: in lockstep too
+    reason = why_solo(cfgs[0]) if grouped else None
+    if grouped and reason is None:
         results.update(_Group(pending, data_dir, quiet, seeds).run())
     else:
         for c, o in pending:
@@ -236,16 +237,13 @@ class _Group:
             steps.add(ck.get("state", {}).get("step") if isinstance(ck, dict) else None)
         forward = len(steps) == 1 and all(m.state.step in steps for m in members if m not in nexts)
         for m in nexts:
-            if forward:
-                os.replace(m.out / NEXT, m.out / "checkpoint.pt")
-            else:
+            if not forward:
                 (m.out / NEXT).unlink()
-        if not forward:
-            return members
-        moved = {id(m): self._member(m.cfg, m.out) for m in nexts}
-        for m in nexts:
-            moved[id(m)].log = m.log
-        return [moved.get(id(m), m) for m in members]
+                continue
+            os.replace(m.out / NEXT, m.out / "checkpoint.pt")
+            m.state = T._load_checkpoint(m.out / "checkpoint.pt", m.chash, m.model, m.optimizer)
+            m.rng = torch.get_rng_state()
+        return members
 
     # ---- lockstep
     def _lockstep(self, members: list[Member]) -> dict[int, dict]:
@@ -397,10 +395,10 @@ class _Group:
         return bool(solved)
 
     def _save(self, m: Member, stack: "_Stack", i: int, path: str = "checkpoint.pt") -> None:
-        """Seed i's checkpoint, as its solo run writes it (`lockstep` beside: a group wrote it)."""
+        """Seed i's checkpoint, as its solo run writes it."""
         stack.sync_member(m, i)
         torch.set_rng_state(m.rng)
-        T._save_checkpoint(m.out / path, m.chash, m.model, stack.solo_optimizer(m, i), m.state, lockstep=True)
+        T._save_checkpoint(m.out / path, m.chash, m.model, stack.solo_optimizer(m, i), m.state)
 
     def _commit(self, active: list[Member], stack: "_Stack") -> None:
         """The seeds' checkpoints as one set, so that the group always resumes in lockstep

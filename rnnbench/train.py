@@ -522,14 +522,13 @@ def _save(out, path, chash, model, optimizer, state: State) -> None:
     _save_tables(out, state)
 
 
-def _save_checkpoint(path, chash, model, optimizer, state: State, **extra) -> None:
-    """The checkpoint alone (atomically): model, optimizer, RNG, the run's state; `extra` plain
-    values beside them (a group's `lockstep`)."""
+def _save_checkpoint(path, chash, model, optimizer, state: State) -> None:
+    """The checkpoint alone (atomically): model, optimizer, RNG, the run's state."""
     atomic_torch_save(path, {
         "config_hash": chash, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "state": state.__dict__, **extra,
+        "state": state.__dict__,
     })
 
 

@@ -387,10 +387,10 @@ void gru_scan(at::Tensor gx, at::Tensor b_hh, at::Tensor h0, at::Tensor w_hh, at
     at::Tensor m_t = m.narrow(1, 0, b);
     at::bmm_out(m_t, (t ? out.select(1, t - 1) : h0).narrow(1, 0, b), wt);
     each_row(S, b, [&](int64_t s, int64_t r) {
-      const int64_t g_row = (s * gT + k) * B * G + r * G, h_row = ((s * T + t) * B + r) * H;
+      const int64_t kept = (s * gT + k) * B + r, h_row = ((s * T + t) * B + r) * H;   // row of gates, ghn
       const float* h_prev = t ? op + h_row - B * H : h0p + (s * B + r) * H;
-      gru_row(xp + ((s * T + t) * B + r) * G, mp + (s * B + r) * G, ghp + g_row / 3, bp + s * G, h_prev,
-              gp + g_row, op + h_row, H);
+      gru_row(xp + ((s * T + t) * B + r) * G, mp + (s * B + r) * G, ghp + kept * H, bp + s * G, h_prev,
+              gp + kept * G, op + h_row, H);
     });
   }
 }
